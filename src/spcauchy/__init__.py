@@ -1,0 +1,7 @@
+"""spcauchy: hyperspherical VAEs with the spherical Cauchy latent distribution."""
+
+from .distributions import HypersphericalUniform, SphericalCauchy, unit_sphere
+from .special import kl_uniform
+
+__version__ = "0.1.0"
+__all__ = ["HypersphericalUniform", "SphericalCauchy", "__version__", "kl_uniform", "unit_sphere"]

@@ -1,0 +1,8 @@
+"""Distributions on the unit hypersphere S^{p-1} ⊂ R^p; ``dim`` always means p."""
+
+from . import kl as _kl  # noqa: F401  (registers the KL divergences)
+from .constraints import unit_sphere
+from .spherical_cauchy import SphericalCauchy
+from .uniform import HypersphericalUniform
+
+__all__ = ["HypersphericalUniform", "SphericalCauchy", "unit_sphere"]
