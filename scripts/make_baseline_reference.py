@@ -67,7 +67,8 @@ def power_spherical(p: int, k: mp.mpf) -> tuple[mp.mpf, mp.mpf]:
              + mp.loggamma(alpha + beta))
     log_area = mp.log(2) + mp.mpf(p) / 2 * mp.log(mp.pi) - mp.loggamma(mp.mpf(p) / 2)
     kl = log_c + k * (mp.log(2) + mp.digamma(alpha) - mp.digamma(alpha + beta)) + log_area
-    return log_c, kl
+    # At κ = 0 the terms cancel exactly (duplication formula); keep the exact 0, not 1e-50 noise.
+    return log_c, kl if k > 0 else mp.mpf(0)
 
 
 def row(p: int, kappa: float) -> list[str]:

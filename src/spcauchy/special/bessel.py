@@ -128,3 +128,33 @@ def bessel_terms(nu: float, kappa: Tensor) -> BesselTerms:
         b = (two_nu - kappa * b) / den
         a = a_new
     return BesselTerms(log_f, log_f_scaled, a, b, pk)
+
+
+class _LogIv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, kappa: Tensor, nu: float) -> Tensor:  # type: ignore[override]
+        t = bessel_terms(nu, kappa)
+        # log I_ν = L + ν log(κ/2) - lgamma(ν+1); ν log(κ/2) is 0 (not NaN) for ν = 0, κ = 0
+        log_half = torch.log(kappa / 2)
+        shift = nu * log_half if nu > 0 else torch.zeros_like(kappa)
+        ctx.save_for_backward(kappa, t.ratio)
+        ctx.nu = nu
+        return t.log_f + shift - math.lgamma(nu + 1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        kappa, ratio = ctx.saved_tensors
+        # d/dκ log I_ν = A_ν + ν/κ
+        nu_term = ctx.nu / kappa if ctx.nu > 0 else torch.zeros_like(kappa)
+        return grad * (ratio + nu_term), None
+
+
+def log_iv(nu: float, kappa: Tensor) -> Tensor:
+    """log I_ν(κ) for ``kappa`` ≥ 0 (any shape, float32/float64, any device), differentiable in κ.
+
+    Relative error ≤ 1e-10 in float64 (≤ 1e-4 in float32) for ν ∈ [0, 5000], κ ∈ [0, 10⁸]
+    (tests/test_bessel.py); log I_ν(0) = -inf for ν > 0.
+    """
+    if not torch.is_tensor(kappa) or not kappa.is_floating_point():
+        raise ValueError("kappa must be a floating-point tensor")
+    return _LogIv.apply(kappa, nu)
