@@ -1,11 +1,12 @@
-"""Write tests/data/baseline_reference.csv: mpmath references for the vMF and Power Spherical numerics.
+"""Write tests/data/baseline_reference.csv: mpmath references for the vMF and Power Spherical.
 
 vMF on S^{p-1}, ν = p/2 - 1, f = ₀F₁(; ν+1; κ²/4) = Γ(ν+1)(2/κ)^ν I_ν(κ):
   log_f, log_f - κ, A = I_{ν+1}/I_ν, 1 - A, κA'(κ), log I_ν(κ), KL(vMF ‖ uniform) = κA - log f.
 For κ ≤ 40 from the hypergeometric series (A = κ/(2ν+2) ₀F₁(ν+2)/₀F₁(ν+1)); above, independently
 of any series, from quadrature of the marginal of s = 1 - μᵀx, whose density is
-∝ e^{-κs}(s(2-s))^{ν-1/2} on [0, 2]: log f - κ = log ∫ - log B(1/2, ν+1/2), 1 - A = E s, κA' = κ Var s.
-Power Spherical, α = (p-1)/2 + κ, β = (p-1)/2: log C = -(α+β)log 2 - β log π - lgamma α + lgamma(α+β),
+∝ e^{-κs}(s(2-s))^{ν-1/2} on [0, 2]: log f - κ = log ∫ - log B(1/2, ν+1/2), 1 - A = E s,
+κA' = κ Var s. Power Spherical, α = (p-1)/2 + κ, β = (p-1)/2:
+log C = -(α+β)log 2 - β log π - lgamma α + lgamma(α+β),
 KL(PS ‖ uniform) = log C + κ(log 2 + ψ(α) - ψ(α+β)) + log|S^{p-1}|.
 
     python scripts/make_baseline_reference.py     (about two minutes)

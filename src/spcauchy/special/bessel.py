@@ -1,7 +1,7 @@
 """Modified Bessel functions of the first kind in pure torch: log I_ν(κ) and I_{ν+1}/I_ν.
 
-The von Mises–Fisher normalizer on S^{p-1} needs ν = p/2 - 1 ∈ [0, 5000] and κ ∈ [0, 10⁸]. Everything
-is expressed through the normalized function
+The von Mises–Fisher normalizer on S^{p-1} needs ν = p/2 - 1 ∈ [0, 5000] and κ ∈ [0, 10⁸].
+Everything is expressed through the normalized function
 
     f_ν(κ) = Γ(ν+1) (2/κ)^ν I_ν(κ) = ₀F₁(; ν+1; κ²/4)    (f_ν(0) = 1, f_ν' / f_ν = A_ν)
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 import torch
@@ -45,7 +45,7 @@ class BesselTerms(NamedTuple):
     kappa_dratio: Tensor  # P = κ A'(κ) ≥ 0
 
 
-@lru_cache(maxsize=None)
+@cache
 def _debye_polynomials(n_terms: int) -> tuple[tuple[Fraction, ...], ...]:
     """Coefficients (in powers of t) of U_0..U_n:
     U_{k+1}(t) = ½t²(1-t²)U_k'(t) + ⅛∫₀ᵗ(1-5s²)U_k(s)ds."""
@@ -63,7 +63,7 @@ def _debye_polynomials(n_terms: int) -> tuple[tuple[Fraction, ...], ...]:
     return tuple(polys)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _debye_table(nu: float, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Columns over powers t^j: (S(t)-S(1))/((t-1)S(1)), S(t)/S(1), S'(t)/S(1), S''(t)/S(1)."""
     polys = _debye_polynomials(_DEBYE_TERMS)

@@ -2,8 +2,9 @@
 
     D(x)   = lgamma(x+β) - lgamma(x),   D'(x) = ψ(x+β) - ψ(x),   D''(x) = ψ'(x+β) - ψ'(x)
 
-for x ≥ β > 0. Plain differences lose all accuracy at large x (lgamma(10⁸) ≈ 1.7e9 while D ≈ β log x,
-and ψ(x+β) - ψ(x) ≈ β/x). For x ≥ 10 the Stirling series is differenced term by term instead:
+for x ≥ β > 0. Plain differences lose all accuracy at large x (lgamma(10⁸) ≈ 1.7e9 while
+D ≈ β log x, and ψ(x+β) - ψ(x) ≈ β/x). For x ≥ 10 the Stirling series is differenced term by
+term instead:
 
     D(x)  = (x-½) log1p(β/x) + β log(x+β) - β + R(x+β) - R(x),   R(z) = Σ B_2k/(2k(2k-1) z^{2k-1})
     D'(x) = log1p(β/x) + β/(2x(x+β)) - Σ B_2k/(2k) [(x+β)^{-2k} - x^{-2k}]

@@ -6,14 +6,15 @@ By the duplication formula (log 2 and the π terms cancel against log|S^{p-1}|):
     KL(PS ‖ uniform) = D(β+κ) - D(β) - κ D'(β+κ),      dKL/dκ = -κ D''(β+κ).
 For κ ≥ β/2 this is evaluated with the cancellation-free D of special.gamma_ratio; below, where it
 would subtract nearly equal numbers, from its Taylor series at κ = 0,
-    KL = Σ_{n≥2} c_n κⁿ,   c_n = (n-1)(-1)ⁿ/n · [ζ(n, β) - ζ(n, 2β)]   (Hurwitz ζ),
+    KL = Σ_{n≥2} c_n κⁿ = Σ (c_n βⁿ)(κ/β)ⁿ,   c_n = (n-1)(-1)ⁿ/n · [ζ(n, β) - ζ(n, 2β)],
+(ζ the Hurwitz zeta function)
 whose terms shrink at least like 2⁻ⁿ there.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import Tensor
@@ -24,13 +25,13 @@ from .gamma_ratio import log_gamma_ratio
 _SERIES_TERMS = 56  # 2^-56 < 1e-16
 
 
-@lru_cache(maxsize=None)
+@cache
 def _kl_series(beta: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Columns (c_n, n c_n) over powers κ^{n-2}, n = 2..N."""
+    """Columns (c_n βⁿ, n c_n βⁿ) over powers (κ/β)^{n-2}, n = 2..N (scaled: βⁿ overflows)."""
     n = torch.arange(2, _SERIES_TERMS + 2, dtype=torch.float64)
     zeta = torch.special.zeta(n, torch.tensor(beta, dtype=torch.float64)) - torch.special.zeta(
         n, torch.tensor(2 * beta, dtype=torch.float64))
-    c = (n - 1) * (-1) ** n / n * zeta
+    c = (n - 1) * (-1) ** n / n * zeta * beta**n
     return torch.stack([c, n * c], dim=1).to(dtype=dtype, device=device)
 
 
@@ -50,13 +51,12 @@ def ps_kl_uniform(dim: int, kappa: Tensor) -> Tensor:
         kl = d - d0 - k * d1
         dkl = -k * d2
         tab = _kl_series(beta, k.dtype, k.device)
-        ks = k.clamp_max(beta / 2)
-        pw = torch.pow(ks.unsqueeze(-1), torch.arange(tab.shape[0], dtype=k.dtype,
-                                                        device=k.device))
+        r = k.clamp_max(beta / 2) / beta
+        pw = torch.pow(r.unsqueeze(-1), torch.arange(tab.shape[0], dtype=k.dtype, device=k.device))
         series = pw @ tab
         small = k < beta / 2
-        kl = torch.where(small, ks * ks * series[..., 0], kl)
-        dkl = torch.where(small, ks * series[..., 1], dkl)
+        kl = torch.where(small, r * r * series[..., 0], kl)
+        dkl = torch.where(small, r * series[..., 1] / beta, dkl)
     return with_derivative(kappa, kl, dkl)
 
 

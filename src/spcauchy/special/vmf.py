@@ -40,9 +40,9 @@ def kl_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
     return with_derivative(kappa, kl, terms.kappa_dratio)
 
 
-def log_f_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
-    """log ₀F₁(; p/2; κ²/4), differentiable in ``kappa`` (derivative A)."""
-    return with_derivative(kappa, terms.log_f, terms.ratio)
+def log_f_scaled_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
+    """log ₀F₁(; p/2; κ²/4) - κ, differentiable in ``kappa`` (derivative A - 1 = -B)."""
+    return with_derivative(kappa, terms.log_f_scaled, -terms.ratio_comp)
 
 
 def ratio_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:

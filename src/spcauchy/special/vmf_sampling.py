@@ -19,7 +19,7 @@ The density of s is g(s) ∝ e^{-κs} (s(2-s))^m with m = (p-3)/2.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import Tensor
@@ -29,7 +29,7 @@ _NODES = 64  # exact to 1e-13 for log-drops up to 160 across the interval (4 × 
 _LADDER = 48  # lengths down to 2^-47 of the tail: 40/κ at κ = 10⁸ needs 2^-23
 
 
-@lru_cache(maxsize=None)
+@cache
 def gauss_legendre01(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
     """Gauss–Legendre nodes and weights on [0, 1] (Golub–Welsch, float64 eigendecomposition)."""
     k = torch.arange(1, n, dtype=torch.float64)
@@ -55,7 +55,7 @@ def _propose(dim: int, kappa: Tensor, b: Tensor, proposals: int) -> tuple[Tensor
 
 
 def wood_sample(dim: int, kappa: Tensor, *, proposals: int = 4, max_rounds: int = 64) -> Tensor:
-    """Exact draws of s = 1 - μᵀx for vMF(μ, κ) on S^{dim-1}, one per element of ``kappa`` (no grad).
+    """Exact draws of s = 1 - μᵀx for vMF(μ, κ) on S^{dim-1}, one per element of ``kappa``.
 
     Raises RuntimeError if some element has no accepted proposal after ``max_rounds`` rounds (the
     acceptance probability is above 1/2 for every p and κ, so this signals a bug, not bad luck).
