@@ -69,10 +69,15 @@ class PowerSpherical(Distribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        # 1 + μᵀx = 2 - ‖x - μ‖²/2 keeps its accuracy near the antipode
-        one_plus_t = 2 - 0.5 * (value - self.loc).square().sum(-1)
-        log_c = ps_log_normalizer(self.dim, self.concentration)
-        return log_c + torch.xlogy(self.concentration, one_plus_t)
+        # log density = log(mode density) + κ log((1 + μᵀx)/2), (1 + μᵀx)/2 = 1 - ‖x - μ‖²/4:
+        # log1p near the mode, xlogy near the antipode (exact 0 at κ = 0); each branch gets
+        # clamped input so neither produces NaN gradients where it is not selected.
+        d2 = (value - self.loc).square().sum(-1)
+        kappa = self.concentration
+        near = kappa * torch.log1p(-d2.clamp_max(2) / 4)
+        far = torch.xlogy(kappa, 1 - d2.clamp_min(2) / 4)
+        log_mode = ps_log_normalizer(self.dim, kappa, at_mode=True)
+        return log_mode + torch.where(d2 < 2, near, far)
 
     def kl_to_uniform(self) -> torch.Tensor:
         """KL(self ‖ uniform on S^{p-1}), shape batch_shape."""

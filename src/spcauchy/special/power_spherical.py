@@ -60,11 +60,16 @@ def ps_kl_uniform(dim: int, kappa: Tensor) -> Tensor:
     return with_derivative(kappa, kl, dkl)
 
 
-def ps_log_normalizer(dim: int, kappa: Tensor) -> Tensor:
-    """log C(κ) (density C(1+μᵀx)^κ w.r.t. surface area), differentiable in ``kappa``."""
+def ps_log_normalizer(dim: int, kappa: Tensor, *, at_mode: bool = False) -> Tensor:
+    """log C(κ) (density C(1+μᵀx)^κ w.r.t. surface area), differentiable in ``kappa``.
+
+    With ``at_mode``, the log-density at the mode, log C + κ log 2 = -(p-1) log 2 - β log π + D(α),
+    formed without the two O(κ) terms that cancel in it.
+    """
     beta = ps_beta(dim)
     with torch.no_grad():
         alpha = kappa.detach() + beta
         d, d1, _ = log_gamma_ratio(alpha, beta)
-        value = -(alpha + beta) * math.log(2) - beta * math.log(math.pi) + d
-    return with_derivative(kappa, value, d1 - math.log(2))
+        scale = 2 * beta if at_mode else alpha + beta
+        value = -scale * math.log(2) - beta * math.log(math.pi) + d
+    return with_derivative(kappa, value, d1 if at_mode else d1 - math.log(2))
