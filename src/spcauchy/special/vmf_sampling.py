@@ -57,8 +57,10 @@ def _propose(dim: int, kappa: Tensor, b: Tensor, proposals: int) -> tuple[Tensor
 def wood_sample(dim: int, kappa: Tensor, *, proposals: int = 4, max_rounds: int = 64) -> Tensor:
     """Exact draws of s = 1 - μᵀx for vMF(μ, κ) on S^{dim-1}, one per element of ``kappa``.
 
-    Raises RuntimeError if some element has no accepted proposal after ``max_rounds`` rounds (the
-    acceptance probability is above 1/2 for every p and κ, so this signals a bug, not bad luck).
+    Raises RuntimeError if some element has no accepted proposal after ``max_rounds`` rounds.
+    The acceptance probability of one proposal is at least 0.65 on p ∈ [2, 10⁴], κ ∈ [0, 10⁸]
+    (lowest at p = 2, large κ), so a round leaves an element unfinished with probability ≤ 0.02
+    and the error signals a bug, not bad luck.
     """
     with torch.no_grad():
         kappa = kappa.detach()
