@@ -17,7 +17,10 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 
 def sequence_log_likelihood(logits: Tensor, targets: Tensor, pad_id: int) -> Tensor:
-    """Σ_t log p(targets_t | ...) over non-pad positions: logits (B, T, V), targets (B, T) -> (B,)."""
+    """Σ_t log p(targets_t | ...) over non-pad positions.
+
+    logits (B, T, V), targets (B, T) int64 -> (B,).
+    """
     nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id, reduction="none")
     return -nll.sum(-1)
 
