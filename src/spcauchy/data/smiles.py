@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch.utils.data import Dataset
 
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, get_representation
 
 _INSTALL_HINT = {
     "molsets": "pip install --no-deps molsets==0.3.1",
@@ -120,9 +120,7 @@ def select_smiles(
     The strings are shuffled with ``seed`` (file order if ``n`` is None) and examined until ``n``
     are kept; skipped strings are counted, never raised. Kept strings are returned unchanged.
     """
-    from rdkit import Chem, RDLogger
-
-    from .tokenizer import get_representation
+    from ..metrics.molecules import get_mol  # RDKit is needed only from here on
 
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"n must be a positive integer or None, got {n!r}")
@@ -134,26 +132,22 @@ def select_smiles(
         order = list(order)
         random.Random(seed).shuffle(order)
     stats, kept = SelectionStats(), []
-    RDLogger.DisableLog("rdApp.*")  # a malformed string is counted, not printed
-    try:
-        for i in order:
-            if n is not None and len(kept) == n:
-                break
-            s = smiles[i]
-            stats.examined += 1
-            try:
-                ok = bool(s) and Chem.MolFromSmiles(s) is not None
-                n_tokens = len(rep.tokenize(s)) if ok else 0
-            except ValueError:
-                ok = False
-            if not ok:
-                stats.malformed += 1
-            elif max_len is not None and n_tokens > max_len:
-                stats.too_long += 1
-            else:
-                kept.append(s)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    for i in order:
+        if n is not None and len(kept) == n:
+            break
+        s = smiles[i]
+        stats.examined += 1
+        try:
+            ok = get_mol(s) is not None
+            n_tokens = len(rep.tokenize(s)) if ok else 0
+        except ValueError:  # the representation cannot write or split it
+            ok = False
+        if not ok:
+            stats.malformed += 1
+        elif max_len is not None and n_tokens > max_len:
+            stats.too_long += 1
+        else:
+            kept.append(s)
     stats.kept = len(kept)
     return kept, stats
 
