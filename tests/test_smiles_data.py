@@ -99,3 +99,10 @@ def test_qm9_split_is_fixed_and_disjoint():
     assert test == load_smiles("qm9", "test")
     kept, stats = select_smiles(test, n=200, seed=0)
     assert len(kept) == 200 and stats.malformed + stats.kept == stats.examined
+
+
+def test_selfies_selection_counts_tokens_in_selfies():
+    pytest.importorskip("selfies")
+    kept, stats = select_smiles(["CCO", "C1CC", "c1ccccc1"], max_len=3, representation="selfies")
+    assert kept == ["CCO"]  # [C][C][O]; benzene needs more than 3 SELFIES tokens
+    assert stats.malformed == 1 and stats.too_long == 1
