@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("--n-reference", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--embed", type=int, default=64)
+    ap.add_argument("--skip-metrics", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
 
@@ -41,7 +44,8 @@ def main() -> None:
     print("selection stats:", stats.as_dict())
     tok = Tokenizer.from_smiles(train)
     ds = SmilesDataset(train, tok)
-    model = SmilesVAE(len(tok), n_params=2 * 64, z_dim=64)
+    model = SmilesVAE(len(tok), n_params=2 * 64, z_dim=64, embed_dim=args.embed,
+                      hidden_dim=args.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=True,
                                          collate_fn=ds.collate)
@@ -56,10 +60,12 @@ def main() -> None:
         opt.step()
     dt = time.perf_counter() - t
     print(f"training: {args.steps * args.batch / dt:.0f} molecules/s (batch {args.batch}, "
-          f"hidden 256, embed 64)")
+          f"hidden {args.hidden}, embed {args.embed}, {torch.get_num_threads()} threads)")
     with torch.no_grad():
         _timed("sample 1000 (temperature 1, max_len 100)",
                lambda: model.generate(torch.randn(1000, 64), max_len=100, temperature=1.0))
+    if args.skip_metrics:
+        return
 
     test = load_smiles("moses", "test")[: args.n_reference]
     fcd = FCDScorer()

@@ -9,7 +9,7 @@ import torch
 from spcauchy.data.smiles import SmilesDataset
 from spcauchy.data.tokenizer import Tokenizer
 from spcauchy.vae.annealing import SCHEDULES, kl_weight
-from spcauchy.vae.smiles import SmilesVAE
+from spcauchy.vae.smiles import SmilesVAE, reverse_within_length
 
 MOLECULES = [
     "CCO",
@@ -58,6 +58,12 @@ def test_padding_is_ignored():
     ll_batch = model.log_likelihood(model.decode_logits(z, batch.tokens), batch.tokens)[i]
     ll_alone = model.log_likelihood(model.decode_logits(z[i:i + 1], alone), alone)[0]
     torch.testing.assert_close(ll_batch, ll_alone)
+
+
+def test_reverse_within_length_keeps_padding_in_place():
+    tokens = torch.tensor([[1, 5, 6, 2, 0, 0], [1, 7, 8, 9, 9, 2], [1, 2, 0, 0, 0, 0]])
+    out = reverse_within_length(tokens, torch.tensor([4, 6, 2]))
+    assert out.tolist() == [[2, 6, 5, 1, 0, 0], [2, 9, 9, 8, 7, 1], [2, 1, 0, 0, 0, 0]]
 
 
 def test_generate_shapes_greedy_and_temperature():
