@@ -62,6 +62,16 @@ def test_decode_stops_at_eos_and_skips_padding():
                        *tok.encode("N", add_special=False)]) == "CO"
 
 
+def test_decode_batch_of_padded_rows():
+    import torch
+
+    tok = Tokenizer.from_smiles(["CCO", "c1ccccc1"])
+    rows = [[*tok.encode("CCO", add_special=False), tok.eos_id, tok.pad_id, tok.pad_id],
+            tok.encode("c1ccccc1", add_special=False)[:6]]  # cut at max_len: no <eos>
+    assert tok.decode_batch(torch.tensor(rows)) == ["CCO", "c1cccc"]
+    assert tok.decode_batch(rows) == ["CCO", "c1cccc"]
+
+
 def test_unknown_token_decodes_to_invalid_string():
     tok = Tokenizer.from_smiles(["CCO"])
     ids = tok.encode("CCN")

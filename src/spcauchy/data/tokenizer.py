@@ -157,6 +157,11 @@ class Tokenizer:
             parts.append(self.itos[i] if 0 <= i < len(self.itos) and i != self.unk_id else UNK)
         return self._rep.to_smiles("".join(parts))
 
+    def decode_batch(self, ids: Iterable[Iterable[int]]) -> list[str]:
+        """Rows of ids (e.g. a (B, L) tensor from ``SmilesVAE.generate``) -> B SMILES strings."""
+        rows = ids.tolist() if hasattr(ids, "tolist") else ids
+        return [self.decode(r) for r in rows]
+
     def to_dict(self) -> dict:
         return {"representation": self.representation, "tokens": self.itos[len(SPECIAL_TOKENS):]}
 
