@@ -1,0 +1,1 @@
+"""Datasets (MOSES / QM9 SMILES) and the SMILES tokenizer."""
