@@ -160,15 +160,15 @@ def main() -> None:
             print(rows[-1], flush=True)
     geo = {n: math.exp(sum(map(math.log, r)) / len(r)) for n, r in ratios.items()}
     worst = {n: max(r) for n, r in ratios.items()}
-    speedup = {(n, ref): math.exp(sum(math.log(a / b) for a, b in zip(ratios[n], ratios[ref]))
+    speedup = {(n, ref): math.exp(sum(math.log(a / b) for a, b in zip(ratios[n], ratios[ref], strict=True))
                                   / len(ratios[n]))
                for ref in ("spcauchy", "spcauchy (Distribution API)") for n in ("vmf", "power")}
     lines = [
         "# Latent-layer benchmark",
         "",
-        "rsample + KL to the prior, forward + backward, float32, CPU, 1 thread; thread CPU time per step",
-        f"(best of {args.rounds} interleaved rounds of medians) and ratio to the Gaussian layer",
-        "(torch Normal rsample + analytic KL). Non-finite: steps whose loss or gradients were",
+        "rsample + KL to the prior, forward + backward, float32, CPU, 1 thread; thread CPU time",
+        f"per step (best of {args.rounds} interleaved rounds of medians) and ratio to the Gaussian",
+        "layer (torch Normal rsample + analytic KL). Non-finite: steps whose loss or gradients were",
         "not finite, out of all steps timed.",
         f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, "
         f"torch {torch.__version__}, Python {platform.python_version()}.",

@@ -7,8 +7,8 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 from torch.types import _size
 
-from ..special.spcauchy_kl import kl_uniform, rho_parts
 from ..special.mobius import mobius_sample
+from ..special.spcauchy_kl import kl_uniform, rho_parts
 from ..special.spcauchy_moments import inv_square_moment, log_moments
 from .constraints import unit_sphere
 from .uniform import log_sphere_area

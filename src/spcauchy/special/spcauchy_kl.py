@@ -6,18 +6,20 @@ p is fixed in a model, so K is tabulated once per (p, dtype, device) as a functi
 x = log(ρ/(1-ρ)), on which it is analytic. The table holds, on cells of width 1/64 over
 [-20, 40], degree-5 polynomials (Chebyshev fits of the exact series of spcauchy_moments) of
 
-    L(x) = log K - 2 log ρ        (→ log(1-c₁) as x → -∞: relative accuracy as ρ → 0)
+    L(x) = log K - 2 log ρ + log(p-1)    (→ log(2(p-1)²/p) as x → -∞: relative accuracy at ρ → 0)
 
-and of its derivative L'(x), so that K = ρ² e^L and dK/dx = K (L' + 2(1-ρ)). Below x = -20 the
+and of its derivative L'(x), so that KL = ρ² e^L and dKL/dx = KL (L' + 2(1-ρ)). Below x = -20 the
 clamped table is exact (the next term is ρ² < 5e-18); above x = 40, K(x) = K(40) + x - 40 to
-double precision, as K - softplus(x) is constant there up to e^-40. Value and derivative are computed together under no_grad and the backward pass
-is one multiply: at VAE batch sizes the cost is the number of tensor operations, not arithmetic.
+double precision, as K - softplus(x) is constant there up to e^-40. Value and derivative are
+computed together under no_grad and the backward pass is one multiply: at VAE batch sizes the
+cost is the number of tensor operations, not arithmetic. Measured against the exact series: at
+most 1.7e-14 relative error (docs/math.md).
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 import torch
@@ -65,7 +67,7 @@ class _Table(NamedTuple):
     dim_m1: Tensor
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table(dim: int, dtype: torch.dtype, device: torch.device) -> _Table:
     """The per-(p, dtype, device) table of L(x) + log(p-1) and L'(x); see the module docstring."""
     f64 = torch.float64

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import Tensor
@@ -70,7 +70,7 @@ def uses_eta_expansion(p: int) -> bool:
     return p % 2 == 1 and p <= _ETA_MAX_DIM
 
 
-@lru_cache(maxsize=None)
+@cache
 def _beta_log_expansion(a: int, n_terms: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Exact Taylor coefficients of A and T in E log(v + η) = A(η) + T(η) log η, v ~ Beta(a, a).
 
@@ -119,7 +119,7 @@ def _div_eta(c: Tensor, j: int) -> Tensor:
     return torch.nn.functional.pad(c[j:], (0, j))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tables(p: int, kind: str, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Coefficient matrix (N+1, columns) over powers y⁰..y^N; see log_moments / inv_square_moment.
 
