@@ -160,16 +160,19 @@ def main() -> None:
             print(rows[-1], flush=True)
     geo = {n: math.exp(sum(map(math.log, r)) / len(r)) for n, r in ratios.items()}
     worst = {n: max(r) for n, r in ratios.items()}
-    speedup = {(n, ref): math.exp(sum(math.log(a / b) for a, b in zip(ratios[n], ratios[ref], strict=True))
-                                  / len(ratios[n]))
+
+    def geo_ratio(a: list[float], b: list[float]) -> float:
+        return math.exp(sum(math.log(x / y) for x, y in zip(a, b, strict=True)) / len(a))
+
+    speedup = {(n, ref): geo_ratio(ratios[n], ratios[ref])
                for ref in ("spcauchy", "spcauchy (Distribution API)") for n in ("vmf", "power")}
     lines = [
         "# Latent-layer benchmark",
         "",
         "rsample + KL to the prior, forward + backward, float32, CPU, 1 thread; thread CPU time",
         f"per step (best of {args.rounds} interleaved rounds of medians) and ratio to the Gaussian",
-        "layer (torch Normal rsample + analytic KL). Non-finite: steps whose loss or gradients were",
-        "not finite, out of all steps timed.",
+        "layer (torch Normal rsample + analytic KL). Non-finite: steps whose loss or gradients",
+        "were not finite, out of all steps timed.",
         f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, "
         f"torch {torch.__version__}, Python {platform.python_version()}.",
         "Command: `python benchmarks/latent_layer.py`",
