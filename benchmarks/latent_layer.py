@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -173,7 +174,7 @@ def main() -> None:
         f"per step (best of {args.rounds} interleaved rounds of medians) and ratio to the Gaussian",
         "layer (torch Normal rsample + analytic KL). Non-finite: steps whose loss or gradients",
         "were not finite, out of all steps timed.",
-        f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
         f"torch {torch.__version__}, Python {platform.python_version()}.",
         "Command: `python benchmarks/latent_layer.py`",
         "",
