@@ -39,14 +39,20 @@ def _kl_spcauchy_spcauchy(p: SphericalCauchy, q: SphericalCauchy) -> torch.Tenso
     the unit ball (docs/math.md). r is passed as a logit so 1 - r is never formed by subtraction.
     """
     _check_dims(p.dim, q.dim)
-    rho_a, bar_a, _ = p._parts
-    rho_b, bar_b, _ = q._parts
-    d2 = (rho_a.unsqueeze(-1) * p.loc - rho_b.unsqueeze(-1) * q.loc).square().sum(-1)
-    c = bar_a * (1 + rho_a) * bar_b * (1 + rho_b)
-    tiny = torch.finfo(d2.dtype).tiny
-    r = torch.sqrt((d2 / (d2 + c)).clamp_min(tiny))
-    r_bar = c / ((d2 + c) * (1 + r))
-    return kl_uniform(p.dim, rho_logit=torch.log(r) - torch.log(r_bar))
+    rho_a, bar_a, log_bar_a = p._parts
+    rho_b, bar_b, log_bar_b = q._parts
+    # ‖a-b‖² = (ρ_a-ρ_b)² + ρ_aρ_b‖μ_a-μ_b‖², with ρ_a-ρ_b = (1-ρ_b)-(1-ρ_a) exact near 1
+    mu_dist2 = (p.loc - q.loc).square().sum(-1)
+    d2 = torch.addcmul((bar_b - bar_a).square(), rho_a * rho_b, mu_dist2)
+    positive = d2 > 0  # identical arguments: logit -inf, KL exactly 0, zero (not NaN) gradients
+    log_d2 = torch.where(positive, torch.log(torch.where(positive, d2, 1.0)), -torch.inf)
+    # log c = log(1-‖a‖²) + log(1-‖b‖²), kept in log space: c underflows when both ρ → 1
+    log_c = log_bar_a + torch.log1p(rho_a) + log_bar_b + torch.log1p(rho_b)
+    log_total = torch.logaddexp(log_d2, log_c)
+    r = torch.exp(0.5 * (log_d2 - log_total))
+    # logit r = log r - log(1-r), 1-r = (1-r²)/(1+r), 1-r² = c/(‖a-b‖²+c)
+    logit = 0.5 * (log_d2 - log_total) - (log_c - log_total - torch.log1p(r))
+    return kl_uniform(p.dim, rho_logit=logit)
 
 
 @register_kl(VonMisesFisher, HypersphericalUniform)

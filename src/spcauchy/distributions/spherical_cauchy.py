@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
@@ -36,7 +38,8 @@ class SphericalCauchy(Distribution):
     arg_constraints = {
         "loc": unit_sphere,
         "rho": constraints.half_open_interval(0.0, 1.0),
-        "rho_logit": constraints.real,
+        # -inf is ρ = 0 (allowed); +inf would be ρ = 1, a point mass
+        "rho_logit": constraints.less_than(math.inf),
     }
     support = unit_sphere
     has_rsample = True
@@ -113,10 +116,20 @@ class SphericalCauchy(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         rho, _, log_rho_bar = self._parts
-        # 1+ρ²-2ρμᵀx = (1-ρ)² + ρ‖x-μ‖², summed in log space so it survives ρ → 1 in float32.
+        log_num = log_rho_bar + torch.log1p(rho)  # log(1-ρ²)
+        # log(1+ρ²-2ρμᵀx) in two regimes, each evaluated on clamped inputs so that neither the
+        # value nor the gradient of the branch torch.where discards can be inf or NaN:
+        # ρ ≤ 1/2: log1p(ρ² - 2ρμᵀx), smooth at ρ = 0 (where log ρ would give a NaN gradient);
+        # ρ > 1/2: log((1-ρ)² + ρ‖x-μ‖²) summed in log space, exact at the mode even when
+        #          (1-ρ)² underflows float32, and with a zero-safe log‖x-μ‖² at x = μ.
         dist2 = (value - self.loc).square().sum(-1)
-        log_denom = torch.logaddexp(2 * log_rho_bar, torch.log(rho) + torch.log(dist2))
-        log_num = log_rho_bar + torch.log1p(rho)
+        rho_lo = rho.clamp_max(0.5)
+        log_lo = torch.log1p(rho_lo * (rho_lo - 2 + dist2))  # (1-ρ)² + ρ‖x-μ‖² - 1
+        positive = dist2 > 0
+        log_dist2 = torch.where(positive, torch.log(torch.where(positive, dist2, 1.0)), -torch.inf)
+        log_hi = torch.logaddexp(2 * log_rho_bar.clamp_max(math.log(0.5)),
+                                 torch.log(rho.clamp_min(0.5)) + log_dist2)
+        log_denom = torch.where(rho > 0.5, log_hi, log_lo)
         return (self.dim - 1) * (log_num - log_denom) - log_sphere_area(self.dim)
 
     def kl_to_uniform(self) -> torch.Tensor:
@@ -148,11 +161,19 @@ class SphericalCauchy(Distribution):
         """Diagonal of Cov[x] = a μμᵀ + b (I - μμᵀ).
 
         b = E[1-(μᵀx)²]/(p-1) = (1-ρ²)² E_{p+2}[(1+ρ²+2ρt)⁻²]/p and a = 1 - (p-1)b - m².
+        b is accurate to ~1e-12 (float64); a loses relative accuracy as ρ → 1, where it is the
+        small difference of O(1) terms (it is clamped at 0). Lower precisions are evaluated in
+        float64 where the device has it, as the ρ²-series alternates for large p.
         """
         rho, rho_bar, _ = self._parts
+        dtype = rho.dtype
+        if dtype != torch.float64 and rho.device.type != "mps":
+            rho, rho_bar = rho.double(), rho_bar.double()
         p = self.dim
-        one_m = rho_bar * (1 + rho)  # 1-ρ², multiplied in twice so float32 does not underflow
+        one_m = rho_bar * (1 + rho)  # 1-ρ², multiplied in twice so it cannot underflow
         b = (one_m * inv_square_moment(p, rho, rho_bar)) * one_m / p
-        a = (1 - (p - 1) * b - self.mean_resultant_length.square()).clamp_min(0)
+        _, dg = log_moments(p, rho, rho_bar)
+        m = rho + one_m * dg / 2
+        a = (1 - (p - 1) * b - m.square()).clamp_min(0)
         mu2 = self.loc.square()
-        return a.unsqueeze(-1) * mu2 + b.unsqueeze(-1) * (1 - mu2)
+        return a.to(dtype).unsqueeze(-1) * mu2 + b.to(dtype).unsqueeze(-1) * (1 - mu2)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.types import _size
 
 from .mobius import mobius_backward, mobius_forward
@@ -31,6 +32,7 @@ class _Latent(torch.autograd.Function):
         return z, kl
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_z: Tensor | None, grad_kl: Tensor | None
                  ) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
         loc, norm, dkl, *saved = ctx.saved_tensors

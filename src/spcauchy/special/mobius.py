@@ -9,13 +9,17 @@ Backward, for an upstream gradient G (derived in docs/math.md):
     ∂L/∂μ = ρ [(1+k) G - (2k/s)(Gᵀv) v]
     ∂L/∂ρ = (1+k) Gᵀμ - (2/s)(Gᵀv)(ρ + k vᵀμ),      ∂L/∂η = ∂L/∂ρ · ρ(1-ρ) for ρ = sigmoid(η).
 
-A hand-written backward keeps the number of tensor operations (the cost at VAE batch sizes) low.
+The result is projected onto the sphere (x/‖x‖, which is the identity in exact arithmetic) because
+rounding in u near -μ is amplified by up to (1+ρ)/(1-ρ); the backward includes the projection,
+G ← (G - (Gᵀx)x)/‖x‖. A hand-written backward keeps the number of tensor operations (the cost at
+VAE batch sizes) low.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 
 def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
@@ -39,13 +43,20 @@ def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
     if is_logit:  # dρ/dη = ρ(1-ρ)
         dr = rho * rho_bar
         d_v, d_mu = d_v * dr, d_mu * dr
-    return torch.addcmul(w, k, v), (v, c_g, rho * k * two_over_s, d_mu, d_v)
+    x = torch.addcmul(w, k, v)
+    # The map is exact but amplifies rounding of u near -μ by up to (1+ρ)/(1-ρ): project back
+    # onto the sphere (‖x‖ = 1 identically for unit loc; the backward includes the projection).
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    x = x / norm
+    return x, (x, norm, v, c_g, rho * k * two_over_s, d_mu, d_v)
 
 
 def mobius_backward(grad: Tensor, loc: Tensor, saved: tuple[Tensor, ...], need_loc: bool,
                     need_param: bool) -> tuple[Tensor | None, Tensor | None]:
     """(∂L/∂loc, ∂L/∂param) broadcast to the sample shape (callers reduce with sum_to_size)."""
-    v, c_g, c_v, d_mu, d_v = saved
+    x, norm, v, c_g, c_v, d_mu, d_v = saved
+    # through the projection x/‖x‖ (the identity on the sphere, not off it when loc is not unit)
+    grad = torch.addcmul(grad, torch.linalg.vecdot(grad, x).unsqueeze(-1), x, value=-1) / norm
     g_v = torch.linalg.vecdot(grad, v).unsqueeze(-1)
     grad_loc = torch.addcmul(c_g * grad, c_v * g_v, v, value=-1) if need_loc else None
     grad_param = None
@@ -64,6 +75,7 @@ class _Mobius(torch.autograd.Function):
         return x
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
         loc, *saved = ctx.saved_tensors
         grad_loc, grad_param = mobius_backward(grad, loc, tuple(saved), *ctx.needs_input_grad[:2])

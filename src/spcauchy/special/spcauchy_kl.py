@@ -25,6 +25,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from .spcauchy_moments import log_moments
 
@@ -142,6 +143,7 @@ class _KLUniform(torch.autograd.Function):
         return kl
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (dkl,) = ctx.saved_tensors
         return grad * dkl, None, None
