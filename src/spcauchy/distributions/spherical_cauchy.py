@@ -11,7 +11,11 @@ from torch.types import _size
 
 from ..special.mobius import mobius_sample
 from ..special.spcauchy_kl import kl_uniform, rho_parts
-from ..special.spcauchy_moments import inv_square_moment, log_moments
+from ..special.spcauchy_moments import (
+    inv_square_moment,
+    log_moments,
+    mean_direction_variance,
+)
 from .constraints import unit_sphere
 from .uniform import log_sphere_area
 
@@ -158,22 +162,23 @@ class SphericalCauchy(Distribution):
 
     @property
     def variance(self) -> torch.Tensor:
-        """Diagonal of Cov[x] = a μμᵀ + b (I - μμᵀ).
+        """Diagonal of Cov[x] = a μμᵀ + b (I - μμᵀ) (docs/math.md).
 
-        b = E[1-(μᵀx)²]/(p-1) = (1-ρ²)² E_{p+2}[(1+ρ²+2ρt)⁻²]/p and a = 1 - (p-1)b - m².
-        b is accurate to ~1e-12 (float64); a loses relative accuracy as ρ → 1, where it is the
-        small difference of O(1) terms (it is clamped at 0). Lower precisions are evaluated in
-        float64 where the device has it, as the ρ²-series alternates for large p.
+        b = E[1-(μᵀx)²]/(p-1) = (1-ρ²)² E_{p+2}[D⁻²]/p with D = 1+ρ²+2ρt, and a = Var(μᵀx):
+        1 - (p-1)b - m² for ρ ≤ 0.1, and (1-ρ²)² Var((1-ρ²)/D)/(4ρ²) above, which does not
+        cancel as ρ → 1. Lower precisions are evaluated in float64 where the device has it, as the
+        ρ²-series alternate for large p.
         """
         rho, rho_bar, _ = self._parts
         dtype = rho.dtype
         if dtype != torch.float64 and rho.device.type != "mps":
             rho, rho_bar = rho.double(), rho_bar.double()
         p = self.dim
-        one_m = rho_bar * (1 + rho)  # 1-ρ², multiplied in twice so it cannot underflow
+        one_m = rho_bar * (1 + rho)  # 1-ρ², multiplied in separately so it cannot underflow
         b = (one_m * inv_square_moment(p, rho, rho_bar)) * one_m / p
         _, dg = log_moments(p, rho, rho_bar)
-        m = rho + one_m * dg / 2
-        a = (1 - (p - 1) * b - m.square()).clamp_min(0)
+        a_small = 1 - (p - 1) * b - (rho + one_m * dg / 2).square()
+        a_large = mean_direction_variance(p, rho, rho_bar)
+        a = torch.where(rho > 0.1, a_large, a_small).clamp_min(0)
         mu2 = self.loc.square()
         return a.to(dtype).unsqueeze(-1) * mu2 + b.to(dtype).unsqueeze(-1) * (1 - mu2)

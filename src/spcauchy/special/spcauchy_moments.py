@@ -127,6 +127,8 @@ def _tables(p: int, kind: str, dtype: torch.dtype, device: torch.device) -> Tens
         A, T, A', T', T/η of E log(v+η), v ~ Beta(a, a).
     kind "inv2": column over y = ρ²: E_{p+2} D⁻²; split dimensions add over y = η:
         A'', T'', 2T'/η - T/η² of E log(v+η), v ~ Beta(a+1, a+1)   (E(v+η)⁻² = -J'').
+    kind "inv12": columns over y = ρ²: E_p D⁻¹, E_p D⁻²; split dimensions add over y = η:
+        A', T', T/η and A'', T'', 2T'/η - T/η² of E log(v+η), v ~ Beta(a, a).
     """
     tol, eta_terms, half_terms = _precision(dtype)
     split = uses_eta_expansion(p)
@@ -134,20 +136,23 @@ def _tables(p: int, kind: str, dtype: torch.dtype, device: torch.device) -> Tens
     if kind == "log":  # g = -Σ c_k y^k / k,  g'/(2ρ) = -Σ c_k y^{k-1}
         c = _ratio_products(1 - p / 2, p / 2, tol, limit)
         series = [[0.0] + [-ck / k for k, ck in enumerate(c, 1)], [-ck for ck in c]]
-    else:  # E_{p+2} D⁻² = Σ (n+1) (2-p/2)_n/(p/2+1)_n y^n
+    elif kind == "inv2":  # E_{p+2} D⁻² = Σ (n+1) (2-p/2)_n/(p/2+1)_n y^n
         d = _ratio_products(2 - p / 2, p / 2 + 1, tol, limit)
         series = [[1.0] + [(n + 1) * r for n, r in enumerate(d, 1)]]
+    else:  # E_p D⁻¹ = Σ (2-p/2)_n/(p/2)_n y^n,  E_p D⁻² = Σ (n+1) (3-p/2)_n/(p/2)_n y^n
+        d1 = _ratio_products(2 - p / 2, p / 2, tol, limit)
+        d2 = _ratio_products(3 - p / 2, p / 2, tol, limit)
+        series = [[1.0, *d1], [1.0] + [(n + 1) * r for n, r in enumerate(d2, 1)]]
     n = max(len(col) for col in series) - 1
     cols = []
     if split:
         n = max(n, eta_terms - 1)
         a = (p - 1) // 2 + (kind == "inv2")
         big_a, t = (_poly(x, n + 2) for x in _beta_log_expansion(a, n + 3))
-        if kind == "log":
-            cols = [big_a, t, _d(big_a), _d(t), _div_eta(t, 1)]
-        else:
-            dt = _d(t)
-            cols = [_d(_d(big_a)), _d(dt), 2 * _div_eta(dt, 1) - _div_eta(t, 2)]
+        dt = _d(t)
+        first = [_d(big_a), dt, _div_eta(t, 1)]  # J' = A' + T' log η + T/η
+        second = [_d(_d(big_a)), _d(dt), 2 * _div_eta(dt, 1) - _div_eta(t, 2)]  # J''
+        cols = {"log": [big_a, t, *first], "inv2": second, "inv12": first + second}[kind]
     table = torch.stack([_poly(c, n) for c in series] + [c[: n + 1] for c in cols], dim=1)
     return table.to(dtype=dtype, device=device)
 
@@ -204,3 +209,38 @@ def inv_square_moment(p: int, rho: Tensor, rho_bar: Tensor) -> Tensor:
     # E_{p+2} D⁻² = E (4ρ)⁻² (v+η)⁻² = -J''_{a+1}(η) / (16ρ²)
     f_eta = -(m[..., 1] + m[..., 2] * log_eta + m[..., 3]) / (16 * rho_c * rho_c)
     return torch.where(near, f_eta, m[..., 0])
+
+
+def mean_direction_variance(p: int, rho: Tensor, rho_bar: Tensor) -> Tensor:
+    """Var(μᵀx) for ρ ≥ 0.1 (inputs are clamped there), shape (...) -> (...).
+
+    With t_x = s - (s²-1)/(s+t) and s = (1+ρ²)/(2ρ): Var(μᵀx) = (1-ρ²)² Var(w)/(4ρ²), where
+    w = (1-ρ²)/D is bounded on the sphere and Var(w) = (1-ρ²)² E D⁻² - ((1-ρ²) E D⁻¹)² does not
+    cancel as ρ → 1. E D⁻λ = ₂F₁(λ, λ+1-p/2; p/2; ρ²); closed forms where the series does not decay.
+    """
+    rho, rho_bar = rho.clamp_min(0.1), rho_bar.clamp_max(0.9)
+    one_m = rho_bar * (1 + rho)  # 1 - ρ²
+    scale = one_m / (2 * rho)
+    closed = {
+        2: lambda: one_m / 2,  # wrapped Cauchy: Var cos θ = (1-ρ²)/2
+        3: lambda: scale.square() * (1 - (one_m * (torch.log1p(rho) - torch.log(rho_bar))
+                                          / (2 * rho)).square()),
+        4: lambda: one_m**3 / 4,
+    }
+    if p in closed:
+        return closed[p]()
+    table = _tables(p, "inv12", rho.dtype, rho.device)
+    r2 = rho * rho
+    if not uses_eta_expansion(p):
+        m = _evaluate(table, r2)
+        inv1, inv2 = m[..., 0], m[..., 1]
+    else:
+        near = rho > _RHO_SPLIT
+        rho_c, eta, log_eta = _eta(rho, rho_bar)
+        m = _evaluate(table, torch.where(near, eta, r2))
+        # E D⁻¹ = J'(η)/(4ρ),  E D⁻² = -J''(η)/(16ρ²)
+        inv1 = torch.where(near, (m[..., 2] + m[..., 3] * log_eta + m[..., 4]) / (4 * rho_c),
+                           m[..., 0])
+        inv2 = torch.where(near, -(m[..., 5] + m[..., 6] * log_eta + m[..., 7])
+                           / (16 * rho_c * rho_c), m[..., 1])
+    return scale.square() * ((one_m * inv2) * one_m - (one_m * inv1).square())
