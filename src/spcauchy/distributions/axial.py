@@ -1,4 +1,4 @@
-"""Shared pieces of the rotationally symmetric baselines (vMF, Power Spherical) on S^{p-1}.
+"""Shared pieces of the rotationally symmetric distributions (spCauchy, vMF, Power Spherical).
 
 Both are determined by the law of s = 1 - μᵀx ∈ [0, 2]; given s, x is uniform on the circle of
 directions with μᵀx = 1 - s.
@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 
 
-def broadcast_params(name: str, loc: Tensor, concentration: Tensor | float
-                     ) -> tuple[Tensor, Tensor, torch.Size]:
+def broadcast_params(name: str, loc: Tensor, concentration: Tensor | float,
+                     conc_name: str = "concentration") -> tuple[Tensor, Tensor, torch.Size]:
     """Validate ``loc`` (..., p) and broadcast it with ``concentration`` (...)."""
     if not torch.is_tensor(loc) or loc.dim() < 1 or loc.shape[-1] < 2:
         raise ValueError(f"{name}: loc must be a tensor of shape (..., p) with p ≥ 2")
@@ -22,10 +22,13 @@ def broadcast_params(name: str, loc: Tensor, concentration: Tensor | float
         batch_shape = torch.broadcast_shapes(loc.shape[:-1], conc.shape)
     except RuntimeError as err:
         raise ValueError(
-            f"{name}: loc batch shape {tuple(loc.shape[:-1])} and concentration shape "
+            f"{name}: loc batch shape {tuple(loc.shape[:-1])} and {conc_name} shape "
             f"{tuple(conc.shape)} do not broadcast"
         ) from err
-    return loc.expand(*batch_shape, loc.shape[-1]), conc.expand(batch_shape), batch_shape
+    # expand only when needed: a no-op expand still adds an autograd node to every step
+    if loc.shape[:-1] != batch_shape:
+        loc = loc.expand(*batch_shape, loc.shape[-1])
+    return loc, conc if conc.shape == batch_shape else conc.expand(batch_shape), batch_shape
 
 
 def place_around(loc: Tensor, s: Tensor) -> Tensor:

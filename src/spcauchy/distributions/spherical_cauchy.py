@@ -16,6 +16,7 @@ from ..special.spcauchy_moments import (
     log_moments,
     mean_direction_variance,
 )
+from .axial import axial_variance, broadcast_params
 from .constraints import unit_sphere
 from .uniform import log_sphere_area
 
@@ -58,24 +59,10 @@ class SphericalCauchy(Distribution):
     ) -> None:
         if (rho is None) == (rho_logit is None):
             raise ValueError("SphericalCauchy: pass exactly one of rho or rho_logit")
-        if not torch.is_tensor(loc) or loc.dim() < 1 or loc.shape[-1] < 2:
-            raise ValueError("SphericalCauchy: loc must be a tensor of shape (..., p) with p ≥ 2")
-        if not loc.is_floating_point():
-            raise ValueError("SphericalCauchy: loc must be a floating-point tensor")
         name = "rho" if rho is not None else "rho_logit"
-        conc = torch.as_tensor(rho if rho is not None else rho_logit, dtype=loc.dtype,
-                               device=loc.device)
-        try:
-            batch_shape = torch.broadcast_shapes(loc.shape[:-1], conc.shape)
-        except RuntimeError as err:
-            raise ValueError(
-                f"SphericalCauchy: loc batch shape {tuple(loc.shape[:-1])} and {name} shape "
-                f"{tuple(conc.shape)} do not broadcast"
-            ) from err
+        self.loc, self.__dict__[name], batch_shape = broadcast_params(
+            "SphericalCauchy", loc, rho if rho is not None else rho_logit, name)
         p = loc.shape[-1]
-        # expand only when needed: a no-op expand still adds an autograd node to every step
-        self.loc = loc if loc.shape[:-1] == batch_shape else loc.expand(*batch_shape, p)
-        self.__dict__[name] = conc if conc.shape == batch_shape else conc.expand(batch_shape)
         super().__init__(batch_shape, torch.Size([p]), validate_args=validate_args)
 
     @property
@@ -180,5 +167,4 @@ class SphericalCauchy(Distribution):
         a_small = 1 - (p - 1) * b - (rho + one_m * dg / 2).square()
         a_large = mean_direction_variance(p, rho, rho_bar)
         a = torch.where(rho > 0.1, a_large, a_small).clamp_min(0)
-        mu2 = self.loc.square()
-        return a.to(dtype).unsqueeze(-1) * mu2 + b.to(dtype).unsqueeze(-1) * (1 - mu2)
+        return axial_variance(self.loc, a.to(dtype), b.to(dtype))
