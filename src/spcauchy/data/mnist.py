@@ -8,6 +8,7 @@ unpickler that can only rebuild numpy arrays.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import importlib.metadata
@@ -39,13 +40,19 @@ def _array_reconstructor() -> Any:
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    """Resolves only the three globals a pickle of numpy arrays needs; anything else is refused."""
+    """Resolves only the globals a pickle of numpy arrays needs; anything else is refused.
+
+    ``_codecs.encode`` (str → bytes, no side effects) is how Python 3 writes array buffers in
+    protocol-2 pickles.
+    """
 
     def find_class(self, module: str, name: str) -> Any:
         if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
             return _array_reconstructor()
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
+        if (module, name) == ("_codecs", "encode"):
+            return codecs.encode
         raise DataError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
 
 
