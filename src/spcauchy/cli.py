@@ -23,10 +23,14 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from .distributed import teardown
     from .evaluate import evaluate_run
     from .train import train
 
-    history = train(_config(args), args.out, resume=args.resume)
+    try:
+        history = train(_config(args), args.out, resume=args.resume)
+    finally:
+        teardown()
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
         print(json.dumps(history[-1] if history else {}, indent=2))
         if args.evaluate:
