@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import itertools
 
 import pytest
 import torch
-from mnist_fake import tiny_config, write_fake_mnist
 
+from mnist_fake import tiny_config, write_fake_mnist
 from spcauchy import checkpoint
 from spcauchy.config import ConfigError
 from spcauchy.train import NonFiniteLossError, train
@@ -61,7 +62,7 @@ def test_early_stopping_stops_after_patience_epochs_without_gain(fake, tmp_path)
     records = [i for i, v in enumerate(val) if v < min(val[:i], default=float("inf"))]
     assert len(val) < 30
     assert len(val) - 1 - records[-1] == 2  # stopped exactly 2 epochs after the last record
-    assert all(b - a <= 2 for a, b in zip(records, records[1:], strict=False))
+    assert all(b - a <= 2 for a, b in itertools.pairwise(records))
 
 
 def test_non_finite_loss_keeps_last_good_checkpoint(fake, tmp_path, monkeypatch):

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import torch
-from mnist_fake import write_fake_mnist
 
+from mnist_fake import write_fake_mnist
 from spcauchy import checkpoint
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
