@@ -20,6 +20,9 @@ from ..distributions import HypersphericalUniform, SphericalCauchy
 
 # Lower bound on Gaussian posterior scales: keeps log q finite for a collapsed coordinate.
 _MIN_SCALE = 1e-5
+# Posterior parameters are valid by construction (normalized μ, softplus σ, any real logit), so
+# argument validation is switched off: it only adds tensor operations to every training step,
+# and a non-finite encoder output is caught by the training loop's loss check instead.
 
 
 class LatentFamily(Protocol):
@@ -45,7 +48,8 @@ class NormalLatent:
         return d
 
     def posterior(self, h: Tensor, d: int) -> Distribution:
-        return Independent(Normal(h[..., :d], F.softplus(h[..., d:]) + _MIN_SCALE), 1)
+        scale = F.softplus(h[..., d:]) + _MIN_SCALE
+        return Independent(Normal(h[..., :d], scale, validate_args=False), 1, validate_args=False)
 
     def prior(self, d: int, like: Tensor) -> Distribution:
         zero = torch.zeros(d, dtype=like.dtype, device=like.device)
@@ -76,7 +80,7 @@ class SpCauchyLatent(SphericalLatent):
     name = "spcauchy"
 
     def posterior(self, h: Tensor, d: int) -> Distribution:
-        return SphericalCauchy(self.direction(h, d), rho_logit=h[..., d + 1])
+        return SphericalCauchy(self.direction(h, d), rho_logit=h[..., d + 1], validate_args=False)
 
 
 LATENTS: dict[str, LatentFamily] = {f.name: f for f in (NormalLatent(), SpCauchyLatent())}
