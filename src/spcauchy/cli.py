@@ -16,6 +16,7 @@ from pathlib import Path
 from .config import Config, ConfigError, load, preset_names
 from .data.mnist import DataError
 from .train import NonFiniteLossError
+from .vae import LATENTS
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -113,7 +114,8 @@ def parser() -> argparse.ArgumentParser:
     ps["interpolate"].add_argument("--b", type=int, default=1, help="second test index [1]")
     ps["interpolate"].add_argument("--steps", type=int, default=10, help="points on the path")
     _common(ps["compare"])
-    ps["compare"].add_argument("--families", nargs="+", default=["normal", "spcauchy"])
+    ps["compare"].add_argument("--families", nargs="+", default=list(LATENTS),
+                               help=f"latent families [{' '.join(LATENTS)}]")
     ps["compare"].add_argument("--dims", nargs="+", type=int, default=[2, 5, 10, 20, 40])
     ps["compare"].add_argument("--seeds", nargs="+", type=int, default=[0])
     ps["compare"].add_argument("--out", required=True, help="grid directory")

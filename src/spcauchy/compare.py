@@ -12,8 +12,10 @@ import json
 import time
 from pathlib import Path
 
+from . import checkpoint
 from .config import Config
 from .evaluate import evaluate_run
+from .published import side_by_side
 from .train import train
 
 COLUMNS = ("family", "d", "seed", "epochs", "log_lik", "elbo", "recon", "kl", "active_units",
@@ -37,8 +39,6 @@ def run_cell(cfg: Config, root: Path) -> dict:
 
 
 def read_cell(out: Path) -> dict:
-    from . import checkpoint
-
     ck = checkpoint.load(out / "last.pt")
     metrics = json.loads((out / "test_metrics.json").read_text())
     minutes = out / "train_minutes.txt"
@@ -49,7 +49,8 @@ def read_cell(out: Path) -> dict:
 
 def run_grid(base: Config, families: list[str], dims: list[int], seeds: list[int],
              root: str | Path) -> list[dict]:
-    """Run every missing cell (in order), rewriting the tables after each one."""
+    """Run every missing cell (dims outer, then families, then seeds), rewriting the tables
+    after each one so a partial grid is always summarized."""
     root = Path(root)
     rows = []
     for d in dims:
@@ -57,19 +58,26 @@ def run_grid(base: Config, families: list[str], dims: list[int], seeds: list[int
             for seed in seeds:
                 cfg = dataclasses.replace(base, family=family, latent_dim=d, seed=seed)
                 rows.append(run_cell(cfg, root))
-                write_tables(rows, root)
+                write_tables(rows, root, base)
     return rows
 
 
-def write_tables(rows: list[dict], root: Path) -> None:
+def write_tables(rows: list[dict], root: Path, base: Config) -> None:
+    """results.csv (one row per cell), results.md (budget, ours, then ours beside published)."""
     with (root / "results.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| family | d | seed | epochs | IS-LL (k) | ELBO | recon | KL | active |",
+    minutes = sum(r["train_minutes"] for r in rows)
+    lines = [f"Protocol `{base.model}` ({base.dataset}): at most {base.epochs} epochs per cell"
+             f" (early stop {base.early_stop or 'off'}), batch {base.batch_size}, lr {base.lr};"
+             f" {minutes:.0f} training minutes in total. Test metrics in nats per image;"
+             " IS-LL = importance-sampled log-likelihood with k samples.", "",
+             "| family | d | seed | epochs | IS-LL (k) | ELBO | recon | KL | active |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['family']} | {r['d']} | {r['seed']} | {r['epochs']} | "
                      f"{r.get('log_lik', float('nan')):.2f} ({r['k']}) | {r['elbo']:.2f} | "
                      f"{r['recon']:.2f} | {r['kl']:.2f} | {r['active_units']} |")
-    (root / "results.md").write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n\n" + side_by_side(rows, base.model)
+    (root / "results.md").write_text(text)
