@@ -80,3 +80,11 @@ def test_compare_skips_finished_cells(fake, tmp_path, capsys):
     assert (tmp_path / "grid" / "results.md").read_text() == table
     assert (tmp_path / "grid" / "normal-d2-s0" / "test_metrics.json").stat().st_mtime_ns == stamp
     assert "| spcauchy | 2 | 0 | 2 |" in table
+
+
+def test_demo_writes_a_report(fake, tmp_path):
+    sets = [f"data_path='{fake}'", "hidden=[32, 16]", "epochs=1", "eval_k=5", "progress=false"]
+    argv = ["demo", "--out", str(tmp_path / "demo")] + [a for s in sets for a in ("--set", s)]
+    assert main(argv) == 0
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert "spcauchy-d2" in page and "normal-d2" in page
