@@ -61,8 +61,13 @@ def evaluate(model: nn.Module, split: Split, k: int = 500, batch_size: int = 100
 
 
 def evaluate_run(run_dir: str | Path, k: int | None = None, limit: int | None = None,
-                 device: str = "cpu") -> dict[str, float]:
-    """Evaluate ``run_dir``'s best model on the test set; writes ``test_metrics.json``."""
+                 device: str = "auto") -> dict[str, float]:
+    """Evaluate ``run_dir``'s best model on the test set; writes ``test_metrics.json``.
+
+    ``device="auto"``: the first GPU if CUDA is available, else the CPU.
+    """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     cfg, model = load_run(run_dir, device)
     torch.manual_seed(cfg.seed)
     test = DATASETS[cfg.dataset](cfg).test
