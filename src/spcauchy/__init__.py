@@ -1,9 +1,25 @@
 """spcauchy: hyperspherical VAEs with the spherical Cauchy latent distribution."""
 
-from .distributions import HypersphericalUniform, SphericalCauchy, unit_sphere
-from .special import kl_uniform
+from .distributions import (
+    HypersphericalUniform,
+    PowerSpherical,
+    SphericalCauchy,
+    VonMisesFisher,
+    unit_sphere,
+)
+from .special import kl_uniform, spcauchy_latent
 from .vae import LATENTS, LatentFamily
 
 __version__ = "0.1.0"
-__all__ = ["LATENTS", "HypersphericalUniform", "LatentFamily", "SphericalCauchy", "__version__",
-           "kl_uniform", "unit_sphere"]
+__all__ = [
+    "LATENTS",
+    "HypersphericalUniform",
+    "LatentFamily",
+    "PowerSpherical",
+    "SphericalCauchy",
+    "VonMisesFisher",
+    "__version__",
+    "kl_uniform",
+    "spcauchy_latent",
+    "unit_sphere",
+]

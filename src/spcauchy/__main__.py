@@ -1,5 +1,5 @@
-import sys
+"""`python -m spcauchy` is the same as the `spcauchy` command."""
 
 from .cli import main
 
-sys.exit(main())
+raise SystemExit(main())

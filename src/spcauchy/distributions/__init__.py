@@ -2,7 +2,15 @@
 
 from . import kl as _kl  # noqa: F401  (registers the KL divergences)
 from .constraints import unit_sphere
+from .power_spherical import PowerSpherical
 from .spherical_cauchy import SphericalCauchy
 from .uniform import HypersphericalUniform
+from .von_mises_fisher import VonMisesFisher
 
-__all__ = ["HypersphericalUniform", "SphericalCauchy", "unit_sphere"]
+__all__ = [
+    "HypersphericalUniform",
+    "PowerSpherical",
+    "SphericalCauchy",
+    "VonMisesFisher",
+    "unit_sphere",
+]

@@ -20,7 +20,8 @@ class _UnitSphere(constraints.Constraint):
         if value.dim() < 1 or value.shape[-1] < 2:
             return torch.zeros(value.shape[:-1] if value.dim() else (), dtype=torch.bool)
         tol = 1e3 * torch.finfo(value.dtype).eps
-        return ((torch.linalg.vector_norm(value, dim=-1) - 1).abs() <= tol) & value.isfinite().all(-1)
+        on_sphere = (torch.linalg.vector_norm(value, dim=-1) - 1).abs() <= tol
+        return on_sphere & value.isfinite().all(-1)
 
 
 unit_sphere = _UnitSphere()

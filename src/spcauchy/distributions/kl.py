@@ -6,8 +6,10 @@ import torch
 from torch.distributions.kl import register_kl
 
 from ..special.spcauchy_kl import kl_uniform
+from .power_spherical import PowerSpherical
 from .spherical_cauchy import SphericalCauchy
 from .uniform import HypersphericalUniform
+from .von_mises_fisher import VonMisesFisher
 
 
 def _check_dims(p: int, q: int) -> None:
@@ -45,3 +47,17 @@ def _kl_spcauchy_spcauchy(p: SphericalCauchy, q: SphericalCauchy) -> torch.Tenso
     r = torch.sqrt((d2 / (d2 + c)).clamp_min(tiny))
     r_bar = c / ((d2 + c) * (1 + r))
     return kl_uniform(p.dim, rho_logit=torch.log(r) - torch.log(r_bar))
+
+
+@register_kl(VonMisesFisher, HypersphericalUniform)
+def _kl_vmf_uniform(p: VonMisesFisher, q: HypersphericalUniform) -> torch.Tensor:
+    _check_dims(p.dim, q.dim)
+    kl = p.kl_to_uniform()
+    return kl.expand(torch.broadcast_shapes(kl.shape, q.batch_shape))
+
+
+@register_kl(PowerSpherical, HypersphericalUniform)
+def _kl_power_spherical_uniform(p: PowerSpherical, q: HypersphericalUniform) -> torch.Tensor:
+    _check_dims(p.dim, q.dim)
+    kl = p.kl_to_uniform()
+    return kl.expand(torch.broadcast_shapes(kl.shape, q.batch_shape))

@@ -7,6 +7,7 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 from torch.types import _size
 
+from ..special.mobius import mobius_sample
 from ..special.spcauchy_kl import kl_uniform, rho_parts
 from ..special.spcauchy_moments import inv_square_moment, log_moments
 from .constraints import unit_sphere
@@ -65,8 +66,9 @@ class SphericalCauchy(Distribution):
                 f"{tuple(conc.shape)} do not broadcast"
             ) from err
         p = loc.shape[-1]
-        self.loc = loc.expand(*batch_shape, p)
-        self.__dict__[name] = conc.expand(batch_shape)
+        # expand only when needed: a no-op expand still adds an autograd node to every step
+        self.loc = loc if loc.shape[:-1] == batch_shape else loc.expand(*batch_shape, p)
+        self.__dict__[name] = conc if conc.shape == batch_shape else conc.expand(batch_shape)
         super().__init__(batch_shape, torch.Size([p]), validate_args=validate_args)
 
     @property
@@ -103,12 +105,9 @@ class SphericalCauchy(Distribution):
         shape = self._extended_shape(sample_shape)
         n = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
         u = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True)
-        rho, rho_bar, _ = self._parts
-        rho = rho.unsqueeze(-1)
-        w = rho * self.loc
-        v = u + w
-        scale = rho_bar.unsqueeze(-1) * (1 + rho) / (v * v).sum(-1, keepdim=True)
-        return w + scale * v
+        if "rho_logit" in self.__dict__:
+            return mobius_sample(self.loc, u, rho_logit=self.rho_logit)
+        return mobius_sample(self.loc, u, self.rho)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:

@@ -1,19 +1,37 @@
 """KL(spCauchy(μ, ρ) ‖ uniform on S^{p-1}) as one differentiable operation.
 
-    KL(ρ) = (p-1) [g_p(ρ) - log(1-ρ)  - log(1+ρ)]
-    dKL/dρ = (p-1) [g_p'(ρ) + 2ρ/(1-ρ²)],    dKL/dη = dKL/dρ · ρ(1-ρ) for ρ = sigmoid(η).
+    KL = (p-1) K(ρ),   K(ρ) = g_p(ρ) - log(1-ρ²),   K'(ρ) = g_p'(ρ) + 2ρ/(1-ρ²).
 
-The value and its derivative are computed together under no_grad and the backward pass is one
-multiply: at VAE batch sizes the cost is the number of tensor operations, not arithmetic.
+p is fixed in a model, so K is tabulated once per (p, dtype, device) as a function of the logit
+x = log(ρ/(1-ρ)), on which it is analytic. The table holds, on cells of width 1/64 over
+[-20, 40], degree-5 polynomials (Chebyshev fits of the exact series of spcauchy_moments) of
+
+    L(x) = log K - 2 log ρ + log(p-1)    (→ log(2(p-1)²/p) as x → -∞: relative accuracy at ρ → 0)
+
+and of its derivative L'(x), so that KL = ρ² e^L and dKL/dx = KL (L' + 2(1-ρ)). Below x = -20 the
+clamped table is exact (the next term is ρ² < 5e-18); above x = 40, K(x) = K(40) + x - 40 to
+double precision, as K - softplus(x) is constant there up to e^-40. Value and derivative are
+computed together under no_grad and the backward pass is one multiply: at VAE batch sizes the
+cost is the number of tensor operations, not arithmetic. Measured against the exact series: at
+most 1.7e-14 relative error (docs/math.md).
 """
 
 from __future__ import annotations
+
+import math
+from functools import cache
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .spcauchy_moments import log_moments
+
+_X_LEFT, _X_RIGHT, _CELLS_PER_UNIT, _DEGREE = -20.0, 40.0, 64, 5
+# Largest table coordinate: a power of two below the number of cells, exact in float32.
+_S_MAX = (_X_RIGHT - _X_LEFT) * _CELLS_PER_UNIT - 2.0**-6
+_X_MAX = _X_LEFT + _S_MAX / _CELLS_PER_UNIT
 
 
 def rho_parts(rho: Tensor | None, rho_logit: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -32,16 +50,94 @@ def log1m_square(rho: Tensor, log_rho_bar: Tensor) -> Tensor:
     return torch.where(rho < 0.5, torch.log1p(-rho * rho), log_rho_bar + torch.log1p(rho))
 
 
+def kl_exact(dim: int, rho: Tensor, rho_bar: Tensor, log_rho_bar: Tensor) -> tuple[Tensor, Tensor]:
+    """(K(ρ), dK/dρ) from the exact series (float64 reference path and table builder)."""
+    g, dg = log_moments(dim, rho, rho_bar)
+    return g - log1m_square(rho, log_rho_bar), dg + 2 * rho / (rho_bar * (1 + rho))
+
+
+class _Table(NamedTuple):
+    coef: Tensor  # (cells, 2, degree+1): monomial coefficients of L + log(p-1) and L' in t
+    scale: Tensor  # 0-dim constants, so that no operation wraps a Python scalar (≈2x slower)
+    offset: Tensor
+    two: Tensor
+    minus_one: Tensor
+    one: Tensor
+    x_max: Tensor
+    dim_m1: Tensor
+
+
+@cache
+def _table(dim: int, dtype: torch.dtype, device: torch.device) -> _Table:
+    """The per-(p, dtype, device) table of L(x) + log(p-1) and L'(x); see the module docstring."""
+    f64 = torch.float64
+    cells = int((_X_RIGHT - _X_LEFT) * _CELLS_PER_UNIT)
+    n = _DEGREE + 1
+    nodes = torch.cos(math.pi * (torch.arange(n, dtype=f64) + 0.5) / n)  # Chebyshev points
+    left = _X_LEFT + torch.arange(cells, dtype=f64) / _CELLS_PER_UNIT
+    x = left[:, None] + (nodes[None, :] + 1) / (2 * _CELLS_PER_UNIT)  # (cells, n)
+    rho, rho_bar, log_rho_bar = rho_parts(None, x)
+    k, dk = kl_exact(dim, rho, rho_bar, log_rho_bar)
+    log_l = torch.log(k) - 2 * torch.log(rho) + math.log(dim - 1)
+    values = torch.stack([log_l, dk * rho * rho_bar / k - 2 * rho_bar])
+    # Chebyshev coefficients by the discrete cosine transform, then exact change to monomials.
+    j = torch.arange(n, dtype=f64)
+    cos = torch.cos(math.pi * j[:, None] * (j[None, :] + 0.5) / n)  # (degree, node)
+    cheb = 2 / n * values @ cos.T  # (2, cells, n)
+    cheb[..., 0] /= 2
+    to_mono = torch.zeros(n, n, dtype=f64)  # row k: monomial coefficients of T_k
+    to_mono[0, 0] = 1
+    to_mono[1, 1] = 1
+    for d in range(2, n):
+        to_mono[d, 1:] = 2 * to_mono[d - 1, :-1]
+        to_mono[d] -= to_mono[d - 2]
+    mono = (cheb @ to_mono).transpose(0, 1).contiguous()  # (cells, 2, n)
+
+    def const(v: float) -> Tensor:
+        return torch.tensor(v, dtype=dtype, device=device)
+
+    return _Table(mono.to(dtype=dtype, device=device), const(_CELLS_PER_UNIT),
+                  const(-_X_LEFT * _CELLS_PER_UNIT), const(2.0), const(-1.0), const(1.0),
+                  const(_X_MAX), const(dim - 1.0))
+
+
+def kl_and_derivative(dim: int, param: Tensor, is_logit: bool) -> tuple[Tensor, Tensor]:
+    """(KL, dKL/dparam) for param = ρ or its logit; shapes (...) -> (...), (...)."""
+    tab = _table(dim, param.dtype, param.device)
+    shape, param = param.shape, param.reshape(-1)
+    if is_logit:
+        x, rho = param, torch.sigmoid(param)
+    else:
+        rho = param
+        x = torch.log(rho) - torch.log1p(-rho)
+    # 1 - ρ only enters next to L' ≈ 1/x, so its rounding near ρ = 1 is harmless.
+    rho_bar = tab.one - rho
+    s = torch.addcmul(tab.offset, x, tab.scale).clamp_(0, _S_MAX)
+    t = torch.addcmul(tab.minus_one, torch.frac(s), tab.two)
+    # NaN casts to an arbitrary integer: clamp the index so NaN input gives NaN output, not a crash
+    coef = tab.coef.index_select(0, s.long().clamp_(0, tab.coef.shape[0] - 1))
+    # Horner's rule on the (n, 2, degree+1) coefficients: fewer, cheaper operations than
+    # forming the powers of t and a batched product at these sizes.
+    t = t.unsqueeze(-1)
+    lv = coef[..., _DEGREE]
+    for j in range(_DEGREE - 1, -1, -1):
+        lv = torch.addcmul(coef[..., j], lv, t)  # (n, 2): L + log(p-1), L'
+    e = torch.exp(lv[:, 0])
+    # Above the table, K grows like softplus(x) (error < e^-40): add the excess linearly.
+    excess = torch.relu(x - tab.x_max)
+    k = torch.mul(rho, rho).mul_(e).add_(excess.mul_(tab.dim_m1))
+    if is_logit:
+        dk = torch.addcmul(lv[:, 1], rho_bar, tab.two).mul_(k)
+        dk = torch.where(x > tab.x_max, rho * tab.dim_m1, dk)
+    else:  # dK/dρ = ρ e^L (2 + L'/(1-ρ)), finite at ρ = 0
+        dk = rho * e * (2 + lv[:, 1] / rho_bar)
+    return k.view(shape), dk.view(shape)
+
+
 class _KLUniform(torch.autograd.Function):
     @staticmethod
     def forward(ctx, param: Tensor, dim: int, is_logit: bool) -> Tensor:  # type: ignore[override]
-        rho, rho_bar, log_rho_bar = rho_parts(None, param) if is_logit else rho_parts(param, None)
-        g, dg = log_moments(dim, rho, rho_bar)
-        kl = (dim - 1) * (g - log1m_square(rho, log_rho_bar))
-        if is_logit:
-            dkl = (dim - 1) * (dg * rho * rho_bar + 2 * rho * rho / (1 + rho))
-        else:
-            dkl = (dim - 1) * (dg + 2 * rho / (rho_bar * (1 + rho)))
+        kl, dkl = kl_and_derivative(dim, param, is_logit)
         ctx.save_for_backward(dkl)
         return kl
 
@@ -61,8 +157,8 @@ def kl_uniform(dim: int, rho: Tensor | None = None, *, rho_logit: Tensor | None 
             formed by subtraction, so float32 stays exact up to |rho_logit| ≈ 88.
 
     Returns:
-        Tensor of shape (...), differentiable w.r.t. the given parameter, relative error at the
-        level of the dtype's epsilon (see tests/test_kl_reference.py).
+        Tensor of shape (...), differentiable w.r.t. the given parameter, with relative error at
+        the level of the dtype's epsilon (tests/test_kl_reference.py).
     """
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
         raise ValueError(f"dim must be an integer ≥ 2 (the ambient dimension), got {dim!r}")

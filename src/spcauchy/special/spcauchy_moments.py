@@ -18,38 +18,41 @@ Two exact representations are used (derivations in docs/math.md):
   rational coefficients computed exactly once per dimension.
 
 All functions take ρ together with ρ̄ = 1 - ρ (formed without cancellation by the caller, e.g. from
-a logit) and evaluate every series as one power-matrix product, so the cost is a handful of tensor
-operations regardless of p. Coefficient tables are cached per (p, dtype, device).
+a logit). Every series is evaluated as one cumulative product (the powers y, y², ..., y^N) and one
+matrix product with a coefficient table, so the cost is a handful of tensor operations whatever p
+is; tables are truncated for the dtype's precision and cached per (p, dtype, device).
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import Tensor
 
-# Terms of the ρ²-series are dropped once their coefficient is below this (relative to O(1) sums).
-_SERIES_TOL = 1e-21
-# Odd dimensions up to this one switch to the η-expansion for ρ > 1/2 (there η ≤ 1/8 and
-# _ETA_TERMS terms of A are exact to double precision): at ρ = 1 their ρ²-series needs
-# 3900 (p=7), 675 (p=9), 86 (p=15) terms, against at most 64 for p = 17..129.
+# Odd dimensions up to this one switch to the η-expansion for ρ > 1/2 (there η ≤ 1/8): at ρ = 1
+# their ρ²-series needs 3900 (p=7), 675 (p=9), 86 (p=15) terms, against ≤ 64 for p = 17..129.
 _ETA_MAX_DIM = 15
 _RHO_SPLIT = 0.5
-_ETA_TERMS = 28
-# ρ²-terms used below the split: 4^-40 ≈ 1e-24.
-_HALF_TERMS = 40
-# Unsplit series end by tolerance long before this (K ≈ sqrt(24 p) ≈ 490 at p = 10⁴).
-_NO_LIMIT = 1_000_000
 
 
-def _ratio_products(top: float, bottom: float, max_terms: int) -> list[float]:
-    """r_n = (top)_n / (bottom)_n for n = 1, 2, ...
+def _precision(dtype: torch.dtype) -> tuple[float, int, int]:
+    """(coefficient tolerance, η-terms, ρ²-terms below the split) for a dtype.
 
-    Stops when the product terminates (top a non-positive integer), when |r_n| < _SERIES_TOL, or
-    after ``max_terms`` terms. |r_n| decreases because bottom > |top| here.
+    Below the split ρ² ≤ 1/4 and above it η ≤ 1/8, so n terms leave a tail below 4⁻ⁿ resp. 8⁻ⁿ.
+    """
+    if dtype == torch.float64:
+        return 1e-21, 24, 36
+    return 1e-10, 12, 18
+
+
+def _ratio_products(top: float, bottom: float, tol: float, max_terms: int) -> list[float]:
+    """r_n = (top)_n / (bottom)_n for n = 1, 2, ... (|r_n| decreases since bottom > |top|).
+
+    Stops when the product terminates (top a non-positive integer), when |r_n| < tol, or after
+    ``max_terms`` terms.
     """
     out, r = [], 1.0
     for n in range(max_terms):
@@ -57,22 +60,9 @@ def _ratio_products(top: float, bottom: float, max_terms: int) -> list[float]:
         if r == 0.0:
             break
         out.append(r)
-        if abs(r) < _SERIES_TOL:
+        if abs(r) < tol:
             break
     return out
-
-
-@lru_cache(maxsize=None)
-def _log_series(p: int, max_terms: int) -> tuple[float, ...]:
-    """c_k = (1-p/2)_k/(p/2)_k for k = 1..K: g_p = -Σ c_k ρ^{2k}/k."""
-    return tuple(_ratio_products(1.0 - p / 2, p / 2, max_terms))
-
-
-@lru_cache(maxsize=None)
-def _inv_square_series(p: int, max_terms: int) -> tuple[float, ...]:
-    """d_n = (n+1)(2-p/2)_n/(p/2+1)_n, n = 0..N: E_{p+2} D⁻² = Σ d_n ρ^{2n}."""
-    ratios = _ratio_products(2.0 - p / 2, p / 2 + 1, max_terms)
-    return (1.0, *((n + 1) * r for n, r in enumerate(ratios, start=1)))
 
 
 def uses_eta_expansion(p: int) -> bool:
@@ -80,7 +70,7 @@ def uses_eta_expansion(p: int) -> bool:
     return p % 2 == 1 and p <= _ETA_MAX_DIM
 
 
-@lru_cache(maxsize=None)
+@cache
 def _beta_log_expansion(a: int, n_terms: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Exact Taylor coefficients of A and T in E log(v + η) = A(η) + T(η) log η, v ~ Beta(a, a).
 
@@ -88,9 +78,10 @@ def _beta_log_expansion(a: int, n_terms: int) -> tuple[tuple[float, ...], tuple[
     ∫₀¹ v^j log(v+η) dv = log(1+η)(1-(-η)^m)/m + (-η)^m log(η)/m
                           - (1/m) Σ_{i=1}^{m} C(m,i) (-η)^{m-i} ((1+η)^i - η^i)/i.
     Rational arithmetic avoids the cancellation that the monomial form would cause in floats.
+    Returns A_0..A_{n_terms-1} and T_0..T_{2a}.
     """
     inv_beta = Fraction(math.factorial(2 * a - 1), math.factorial(a - 1) ** 2)
-    big_a = [Fraction(0)] * n_terms
+    big_a = [Fraction(0)] * max(n_terms, 2 * a)
     t = [Fraction(0)] * (2 * a + 1)
     s = [Fraction(0)] * (2 * a + 1)  # polynomial multiplying log(1+η)
     for j in range(a - 1, 2 * a - 1):
@@ -105,96 +96,111 @@ def _beta_log_expansion(a: int, n_terms: int) -> tuple[tuple[float, ...], tuple[
                 big_a[m - i + lo] += coef * math.comb(i, lo)
     for deg, sd in enumerate(s):
         if sd:
-            for n in range(1, n_terms - deg):
+            for n in range(1, len(big_a) - deg):
                 big_a[deg + n] += sd * Fraction((-1) ** (n + 1), n)
-    return tuple(float(x) for x in big_a), tuple(float(x) for x in t)
+    return tuple(float(x) for x in big_a[:n_terms]), tuple(float(x) for x in t)
 
 
-@lru_cache(maxsize=None)
-def _tables(p: int, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
-    """Per-(p, dtype, device) coefficient matrices; see the module docstring."""
-    f64 = dict(dtype=torch.float64)
-    out: dict[str, Tensor] = {}
+def _poly(coefs: list[float] | tuple[float, ...], n: int) -> Tensor:
+    """Coefficients padded/truncated to powers 0..n, float64."""
+    out = torch.zeros(n + 1, dtype=torch.float64)
+    m = min(len(coefs), n + 1)
+    out[:m] = torch.tensor(coefs[:m], dtype=torch.float64)
+    return out
+
+
+def _d(c: Tensor) -> Tensor:
+    """Coefficients of the derivative of the power series c."""
+    return torch.nn.functional.pad(c[1:] * torch.arange(1, len(c), dtype=c.dtype), (0, 1))
+
+
+def _div_eta(c: Tensor, j: int) -> Tensor:
+    """Coefficients of c(η)/η^j, for c with a zero of order ≥ j at 0."""
+    return torch.nn.functional.pad(c[j:], (0, j))
+
+
+@cache
+def _tables(p: int, kind: str, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Coefficient matrix (N+1, columns) over powers y⁰..y^N; see log_moments / inv_square_moment.
+
+    kind "log": columns over y = ρ²: g, g'/(2ρ); and, for split dimensions, over y = η:
+        A, T, A', T', T/η of E log(v+η), v ~ Beta(a, a).
+    kind "inv2": column over y = ρ²: E_{p+2} D⁻²; split dimensions add over y = η:
+        A'', T'', 2T'/η - T/η² of E log(v+η), v ~ Beta(a+1, a+1)   (E(v+η)⁻² = -J'').
+    """
+    tol, eta_terms, half_terms = _precision(dtype)
     split = uses_eta_expansion(p)
-    k_max = _HALF_TERMS if split else _NO_LIMIT
-    c = torch.tensor(_log_series(p, k_max) or (0.0,), **f64)
-    k = torch.arange(1, len(c) + 1, **f64)
-    # Columns over powers ρ^{2(k-1)}: g/ρ² and g'/(2ρ).
-    out["log"] = torch.stack([-c / k, -c], dim=1)
-    out["log_pow"] = k - 1
-    d = torch.tensor(_inv_square_series(p, k_max) if p > 2 else (1.0,), **f64)
-    out["inv2"] = d.unsqueeze(1)
-    out["inv2_pow"] = torch.arange(len(d), **f64)
+    limit = half_terms if split else 1_000_000
+    if kind == "log":  # g = -Σ c_k y^k / k,  g'/(2ρ) = -Σ c_k y^{k-1}
+        c = _ratio_products(1 - p / 2, p / 2, tol, limit)
+        series = [[0.0] + [-ck / k for k, ck in enumerate(c, 1)], [-ck for ck in c]]
+    else:  # E_{p+2} D⁻² = Σ (n+1) (2-p/2)_n/(p/2+1)_n y^n
+        d = _ratio_products(2 - p / 2, p / 2 + 1, tol, limit)
+        series = [[1.0] + [(n + 1) * r for n, r in enumerate(d, 1)]]
+    n = max(len(col) for col in series) - 1
+    cols = []
     if split:
-        a = (p - 1) // 2
-        ca, ct = (torch.tensor(x, **f64) for x in _beta_log_expansion(a, _ETA_TERMS))
-        cb, cu = (torch.tensor(x, **f64) for x in _beta_log_expansion(a + 1, _ETA_TERMS))
-        ct = torch.nn.functional.pad(ct, (0, _ETA_TERMS - len(ct)))
-        cu = torch.nn.functional.pad(cu, (0, _ETA_TERMS - len(cu)))
-        n = torch.arange(_ETA_TERMS, **f64)
-
-        def deriv(x: Tensor) -> Tensor:  # coefficients of d/dη
-            return torch.nn.functional.pad(x[1:] * n[1:], (0, 1))
-
-        def shift(x: Tensor, j: int) -> Tensor:  # coefficients of x(η)/η^j (x has η^j factor)
-            return torch.nn.functional.pad(x[j:], (0, j))
-
-        # Columns over powers η^n:
-        # A_a, T_a, A_a', T_a', T_a/η  (for g and g')
-        # A_{a+1}'', T_{a+1}'', 2T_{a+1}'/η - T_{a+1}/η²  (for E_{p+2} (v+η)⁻² = -J'')
-        cu1 = deriv(cu)
-        out["eta"] = torch.stack(
-            [ca, ct, deriv(ca), deriv(ct), shift(ct, 1),
-             deriv(deriv(cb)), deriv(cu1), 2 * shift(cu1, 1) - shift(cu, 2)],
-            dim=1,
-        )
-        out["eta_pow"] = n
-    return {key: v.to(dtype=dtype, device=device) for key, v in out.items()}
+        n = max(n, eta_terms - 1)
+        a = (p - 1) // 2 + (kind == "inv2")
+        big_a, t = (_poly(x, n + 2) for x in _beta_log_expansion(a, n + 3))
+        if kind == "log":
+            cols = [big_a, t, _d(big_a), _d(t), _div_eta(t, 1)]
+        else:
+            dt = _d(t)
+            cols = [_d(_d(big_a)), _d(dt), 2 * _div_eta(dt, 1) - _div_eta(t, 2)]
+    table = torch.stack([_poly(c, n) for c in series] + [c[: n + 1] for c in cols], dim=1)
+    return table.to(dtype=dtype, device=device)
 
 
-def _powers(x: Tensor, exponents: Tensor) -> Tensor:
-    """x[..., None] ** exponents, with 0**0 = 1."""
-    return torch.pow(x.unsqueeze(-1), exponents)
+def _evaluate(table: Tensor, y: Tensor) -> Tensor:
+    """Σ_n table[n, :] y^n for each element of y: shape (...) -> (..., columns)."""
+    n = table.shape[0] - 1
+    if n == 0:
+        return table[0].expand(*y.shape, table.shape[1])
+    powers = torch.cumprod(y.unsqueeze(-1).expand(*y.shape, n), dim=-1)
+    return table[0] + powers @ table[1:]
+
+
+def _eta(rho: Tensor, rho_bar: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(ρ clamped to the η-branch, η = (1-ρ)²/(4ρ) ≤ 1/8, log η)."""
+    rho_c = rho.clamp_min(_RHO_SPLIT)
+    bar_c = rho_bar.clamp_max(1 - _RHO_SPLIT)
+    eta = bar_c * bar_c / (4 * rho_c)
+    return rho_c, eta, torch.log(eta.clamp_min(torch.finfo(eta.dtype).tiny))
 
 
 def log_moments(p: int, rho: Tensor, rho_bar: Tensor) -> tuple[Tensor, Tensor]:
     """(g_p(ρ), g_p'(ρ)) for ρ ∈ [0, 1], given ρ̄ = 1 - ρ. Shapes: (...) -> (...), (...)."""
-    tab = _tables(p, rho.dtype, rho.device)
+    table = _tables(p, "log", rho.dtype, rho.device)
     r2 = rho * rho
-    coef = _powers(r2, tab["log_pow"]) @ tab["log"]
-    g, dg = r2 * coef[..., 0], 2 * rho * coef[..., 1]
-    if "eta" in tab:
-        g_eta, dg_eta, _ = _eta_branch(tab, rho, rho_bar)
-        near = rho > _RHO_SPLIT
-        g, dg = torch.where(near, g_eta, g), torch.where(near, dg_eta, dg)
-    return g, dg
+    if not uses_eta_expansion(p):
+        m = _evaluate(table, r2)
+        return m[..., 0], 2 * rho * m[..., 1]
+    near = rho > _RHO_SPLIT
+    rho_c, eta, log_eta = _eta(rho, rho_bar)
+    m = _evaluate(table, torch.where(near, eta, r2))
+    g_eta = torch.log(4 * rho_c) + m[..., 2] + m[..., 3] * log_eta
+    dj = m[..., 4] + m[..., 5] * log_eta + m[..., 6]
+    dg_eta = 1 / rho_c - dj * bar_times(rho_bar, rho_c)
+    return torch.where(near, g_eta, m[..., 0]), torch.where(near, dg_eta, 2 * rho * m[..., 1])
+
+
+def bar_times(rho_bar: Tensor, rho_c: Tensor) -> Tensor:
+    """-dη/dρ = (1-ρ)(1+ρ)/(4ρ²) on the η-branch."""
+    return rho_bar * (1 + rho_c) / (4 * rho_c * rho_c)
 
 
 def inv_square_moment(p: int, rho: Tensor, rho_bar: Tensor) -> Tensor:
     """F_p(ρ) = E_{p+2}(1 + ρ² + 2ρt)⁻², t with density ∝ (1-t²)^{(p-1)/2}. Shape (...)."""
-    if p == 2:  # the only dimension whose series does not terminate or decay: 1/(1-ρ²)
+    if p == 2:  # the only dimension whose series neither terminates nor decays: 1/(1-ρ²)
         return 1 / (rho_bar * (1 + rho))
-    tab = _tables(p, rho.dtype, rho.device)
-    f = (_powers(rho * rho, tab["inv2_pow"]) @ tab["inv2"])[..., 0]
-    if "eta" in tab:
-        _, _, f_eta = _eta_branch(tab, rho, rho_bar)
-        f = torch.where(rho > _RHO_SPLIT, f_eta, f)
-    return f
-
-
-def _eta_branch(tab: dict[str, Tensor], rho: Tensor, rho_bar: Tensor) -> tuple[Tensor, ...]:
-    """g, g' and F from the η-expansion; valid for ρ ≥ 1/2 (η ≤ 1/8), clamped elsewhere."""
-    rho = rho.clamp_min(_RHO_SPLIT)
-    rho_bar = rho_bar.clamp_max(1 - _RHO_SPLIT)
-    eta = rho_bar * rho_bar / (4 * rho)
-    tiny = torch.finfo(rho.dtype).tiny
-    log_eta = torch.log(eta.clamp_min(tiny))
-    c = _powers(eta, tab["eta_pow"]) @ tab["eta"]
-    g = torch.log(4 * rho) + c[..., 0] + c[..., 1] * log_eta
-    dj = c[..., 2] + c[..., 3] * log_eta + c[..., 4]
-    deta_drho = -rho_bar * (1 + rho) / (4 * rho * rho)
-    dg = 1 / rho + dj * deta_drho
-    # E_{p+2} D⁻² = E (4ρ)⁻²(v+η)⁻² = -J''_{a+1}(η) / (16ρ²)
-    neg_j2 = -(c[..., 5] + c[..., 6] * log_eta + c[..., 7])
-    f = neg_j2 / (16 * rho * rho)
-    return g, dg, f
+    table = _tables(p, "inv2", rho.dtype, rho.device)
+    r2 = rho * rho
+    if not uses_eta_expansion(p):
+        return _evaluate(table, r2)[..., 0]
+    near = rho > _RHO_SPLIT
+    rho_c, eta, log_eta = _eta(rho, rho_bar)
+    m = _evaluate(table, torch.where(near, eta, r2))
+    # E_{p+2} D⁻² = E (4ρ)⁻² (v+η)⁻² = -J''_{a+1}(η) / (16ρ²)
+    f_eta = -(m[..., 1] + m[..., 2] * log_eta + m[..., 3]) / (16 * rho_c * rho_c)
+    return torch.where(near, f_eta, m[..., 0])

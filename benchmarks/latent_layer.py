@@ -1,0 +1,197 @@
+"""Latent-layer speed: rsample + KL to the prior, forward + backward, side by side in one run.
+
+Each layer starts from encoder outputs that require grad, builds its posterior as a VAE would
+(validate_args=False, the usual training setting), draws one reparameterized sample, computes the
+KL to its prior and backpropagates `z.sum() + kl.sum()`. Gaussian: torch Normal rsample and the
+analytic KL. spCauchy: the fused layer `spcauchy_latent` (normalize + Möbius sample + KL in one
+autograd node, what the VAEs use), and the same computation through the Distribution API
+(`F.normalize`, `SphericalCauchy(...).rsample()`, `kl_uniform`) for comparison. vMF and
+Power Spherical: `F.normalize`, softplus concentration, `rsample()` and `kl_divergence` to
+`HypersphericalUniform`. Times are medians of
+torch.utils.benchmark (one thread, float32, CPU); ratios are family / Gaussian, so the table is
+comparable across machines.
+
+    python benchmarks/latent_layer.py [--out results/benchmarks/latent_layer.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal, kl_divergence
+from torch.utils import benchmark
+
+from spcauchy import (
+    HypersphericalUniform,
+    PowerSpherical,
+    SphericalCauchy,
+    VonMisesFisher,
+    kl_uniform,
+    spcauchy_latent,
+)
+
+BATCHES = (128, 1024)
+DIMS = (3, 9, 65, 513, 2049)
+
+
+def gaussian(batch: int, p: int) -> tuple[Callable[[], torch.Tensor], list[torch.Tensor]]:
+    mu = torch.randn(batch, p, requires_grad=True)
+    log_sigma = (0.1 * torch.randn(batch, p)).requires_grad_()
+
+    def step() -> torch.Tensor:
+        q = Normal(mu, log_sigma.exp(), validate_args=False)
+        z = q.rsample()
+        # analytic KL(N(μ, σ²) ‖ N(0, 1)) summed over coordinates
+        kl = (0.5 * (mu.square() + (2 * log_sigma).exp() - 1) - log_sigma).sum(-1)
+        return z.sum() + kl.sum()
+
+    return step, [mu, log_sigma]
+
+
+def spcauchy(batch: int, p: int) -> tuple[Callable[[], torch.Tensor], list[torch.Tensor]]:
+    direction = torch.randn(batch, p, requires_grad=True)
+    rho_logit = torch.randn(batch, requires_grad=True)
+
+    def step() -> torch.Tensor:
+        q = SphericalCauchy(F.normalize(direction, dim=-1), rho_logit=rho_logit,
+                            validate_args=False)
+        z = q.rsample()
+        return z.sum() + kl_uniform(p, rho_logit=rho_logit).sum()
+
+    return step, [direction, rho_logit]
+
+
+def spcauchy_fused(batch: int, p: int) -> tuple[Callable[[], torch.Tensor], list[torch.Tensor]]:
+    direction = torch.randn(batch, p, requires_grad=True)
+    rho_logit = torch.randn(batch, requires_grad=True)
+
+    def step() -> torch.Tensor:
+        z, kl = spcauchy_latent(direction, rho_logit)
+        return z.sum() + kl.sum()
+
+    return step, [direction, rho_logit]
+
+
+def axial(cls: type) -> Callable:
+    """vMF / Power Spherical layer: direction and a softplus concentration (κ ≈ 0.2..30)."""
+
+    def make(batch: int, p: int) -> tuple[Callable[[], torch.Tensor], list[torch.Tensor]]:
+        direction = torch.randn(batch, p, requires_grad=True)
+        raw = (2 * torch.randn(batch) + 2).requires_grad_()
+        prior = HypersphericalUniform(p, validate_args=False)
+
+        def step() -> torch.Tensor:
+            q = cls(F.normalize(direction, dim=-1), F.softplus(raw), validate_args=False)
+            return q.rsample().sum() + kl_divergence(q, prior).sum()
+
+        return step, [direction, raw]
+
+    return make
+
+
+FAMILIES: dict[str, Callable] = {
+    "gaussian": gaussian,
+    "spcauchy": spcauchy_fused,
+    "spcauchy (Distribution API)": spcauchy,
+    "vmf": axial(VonMisesFisher),
+    "power": axial(PowerSpherical),
+}
+
+
+def time_cell(batch: int, p: int, rounds: int, min_run_time: float) -> dict[str, tuple[float, int]]:
+    """Per family: (seconds per forward+backward, non-finite outputs seen) for one grid cell.
+
+    Families are timed in interleaved rounds and each keeps its fastest round's median, so load
+    from other processes hits all families alike and is filtered out.
+    """
+    runs, bad = {}, dict.fromkeys(FAMILIES, 0)
+    for name, make in FAMILIES.items():
+        torch.manual_seed(0)
+        step, params = make(batch, p)
+
+        def run(step=step, params=params, name=name) -> None:
+            for t in params:
+                t.grad = None
+            loss = step()
+            loss.backward()
+            finite = torch.isfinite(loss) and all(t.grad.isfinite().all() for t in params)
+            bad[name] += int(not finite)
+
+        run()  # warm-up (coefficient tables, allocator)
+        # CPU time of this thread: with one intra-op thread all work runs here, and other
+        # processes on the machine do not inflate it the way they inflate wall-clock time.
+        runs[name] = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=1,
+                                     timer=time.thread_time)
+    best = dict.fromkeys(FAMILIES, math.inf)
+    for _ in range(rounds):
+        for name, timer in runs.items():
+            median = timer.blocked_autorange(min_run_time=min_run_time).median
+            best[name] = min(best[name], median)
+    return {name: (best[name], bad[name]) for name in FAMILIES}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("results/benchmarks/latent_layer.md"))
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per cell")
+    ap.add_argument("--min-run-time", type=float, default=0.2, help="seconds per round")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    names = list(FAMILIES)
+    rows, ratios = [], {n: [] for n in names[1:]}
+    for batch in BATCHES:
+        for p in DIMS:
+            res = time_cell(batch, p, args.rounds, args.min_run_time)
+            base = res["gaussian"][0]
+            cells = []
+            for n in names:
+                t, bad = res[n]
+                if n != "gaussian":
+                    ratios[n].append(t / base)
+                cells.append(f"{t * 1e6:.0f} µs ({t / base:.2f}×, {bad} non-finite)")
+            rows.append(f"| {batch} | {p} | " + " | ".join(cells) + " |")
+            print(rows[-1], flush=True)
+    geo = {n: math.exp(sum(map(math.log, r)) / len(r)) for n, r in ratios.items()}
+    worst = {n: max(r) for n, r in ratios.items()}
+
+    def geo_ratio(a: list[float], b: list[float]) -> float:
+        return math.exp(sum(math.log(x / y) for x, y in zip(a, b, strict=True)) / len(a))
+
+    speedup = {(n, ref): geo_ratio(ratios[n], ratios[ref])
+               for ref in ("spcauchy", "spcauchy (Distribution API)") for n in ("vmf", "power")}
+    lines = [
+        "# Latent-layer benchmark",
+        "",
+        "rsample + KL to the prior, forward + backward, float32, CPU, 1 thread; thread CPU time",
+        f"per step (best of {args.rounds} interleaved rounds of medians) and ratio to the Gaussian",
+        "layer (torch Normal rsample + analytic KL). Non-finite: steps whose loss or gradients",
+        "were not finite, out of all steps timed.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
+        f"torch {torch.__version__}, Python {platform.python_version()}.",
+        "Command: `python benchmarks/latent_layer.py`",
+        "",
+        "| batch | p | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+        *rows,
+        "",
+        *(f"- {n}/gaussian: geometric mean {geo[n]:.2f}×, worst cell {worst[n]:.2f}×"
+          for n in ratios),
+        *(f"- {ref} is {v:.2f}× faster than {n} (geometric mean over the grid)"
+          for (n, ref), v in speedup.items()),
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines[-len(ratios) - len(speedup) - 1:]))
+
+
+if __name__ == "__main__":
+    main()

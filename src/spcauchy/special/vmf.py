@@ -1,0 +1,57 @@
+"""Scalar numerics of the von Mises–Fisher distribution vMF(μ, κ) on S^{p-1}.
+
+With ν = p/2 - 1 and f = ₀F₁(; p/2; κ²/4) = Γ(p/2)(2/κ)^ν I_ν(κ) (special.bessel):
+
+    log C_p(κ)   = -log|S^{p-1}| - log f      (density e^{κμᵀx} C_p(κ) w.r.t. surface area)
+    A_p(κ)       = E μᵀx = I_{p/2}/I_{p/2-1} = d log f/dκ
+    KL(vMF ‖ U)  = κA - log f = -κ(1-A) - (log f - κ),     dKL/dκ = κA'(κ)
+
+The first form of the KL is used where A < 1/2 (both terms O(κ²) at small κ), the second above
+(both O(p log κ) at large κ): neither ever subtracts two large numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .autograd import with_derivative
+from .bessel import BesselTerms, bessel_terms
+
+
+def check_dim(dim: int) -> None:
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
+        raise ValueError(f"dim must be an integer ≥ 2 (the ambient dimension), got {dim!r}")
+
+
+def vmf_terms(dim: int, kappa: Tensor) -> BesselTerms:
+    """Bessel terms of order ν = p/2 - 1 at ``kappa`` (no grad), shape of ``kappa``."""
+    check_dim(dim)
+    with torch.no_grad():
+        return bessel_terms(dim / 2 - 1, kappa.detach())
+
+
+def kl_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
+    """KL(vMF(μ, κ) ‖ uniform), differentiable in ``kappa`` (derivative κA')."""
+    with torch.no_grad():
+        small = kappa * terms.ratio - terms.log_f
+        large = -kappa * terms.ratio_comp - terms.log_f_scaled
+        kl = torch.where(terms.ratio < 0.5, small, large)
+    return with_derivative(kappa, kl, terms.kappa_dratio)
+
+
+def log_f_scaled_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
+    """log ₀F₁(; p/2; κ²/4) - κ, differentiable in ``kappa`` (derivative A - 1 = -B)."""
+    return with_derivative(kappa, terms.log_f_scaled, -terms.ratio_comp)
+
+
+def ratio_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
+    """A_p(κ) = E μᵀx, differentiable in ``kappa`` (derivative A'(κ) = P/κ, and 1/p at κ = 0)."""
+    safe = kappa.clamp_min(torch.finfo(kappa.dtype).tiny)
+    deriv = torch.where(kappa > 0, terms.kappa_dratio / safe, 1.0 / dim)
+    return with_derivative(kappa, terms.ratio, deriv)
+
+
+def vmf_kl_uniform(dim: int, kappa: Tensor) -> Tensor:
+    """KL(vMF(μ, κ) ‖ Uniform(S^{dim-1})), shape of ``kappa`` (≥ 0), differentiable in κ."""
+    return kl_from_terms(kappa, vmf_terms(dim, kappa))

@@ -1,0 +1,129 @@
+"""PowerSpherical: reference values, exact sampler, float32 stability, shapes."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import kl_divergence
+
+from axial_stats import KS_CRIT, angle_cdf, angles, ks_statistic
+from spcauchy import HypersphericalUniform, PowerSpherical
+from spcauchy.distributions.uniform import log_sphere_area
+from spcauchy.special.power_spherical import ps_log_normalizer
+
+REF = list(csv.DictReader((Path(__file__).parent / "data" / "baseline_reference.csv").open()))
+TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
+
+
+def _loc(p: int, batch: tuple[int, ...] = (), dtype=torch.float64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(p)
+    return F.normalize(torch.randn(*batch, p, generator=g, dtype=dtype), dim=-1)
+
+
+def _rel(got: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    got = got.double()
+    return ((got - ref).abs() / ref.abs().clamp_min(1e-300)).where(ref != 0, got.abs())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_kl_and_log_normalizer_match_reference(dtype: torch.dtype) -> None:
+    for p in sorted({int(r["p"]) for r in REF}):
+        rows = [r for r in REF if int(r["p"]) == p]
+        kappa = torch.tensor([float(r["kappa"]) for r in rows], dtype=dtype)
+        kl_ref = torch.tensor([float(r["kl_ps"]) for r in rows], dtype=torch.float64)
+        lc_ref = torch.tensor([float(r["log_norm_ps"]) for r in rows], dtype=torch.float64)
+        q = PowerSpherical(_loc(p, dtype=dtype).expand(len(rows), p), kappa)
+        kl = kl_divergence(q, HypersphericalUniform(p))
+        assert kl.isfinite().all() and (kl >= 0).all()
+        assert _rel(kl, kl_ref).max() <= TOL[dtype], p
+        assert _rel(ps_log_normalizer(p, kappa), lc_ref).max() <= TOL[dtype], p
+        # log-density at the mode is log C + κ log 2
+        mode_ref = torch.tensor([float(r["log_mode_ps"]) for r in rows], dtype=torch.float64)
+        assert _rel(q.log_prob(q.loc), mode_ref).max() <= TOL[dtype], p
+        torch.testing.assert_close(q.entropy().double(), log_sphere_area(p) - kl_ref,
+                                   rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_kl_gradcheck_across_branches() -> None:
+    for p in (2, 3, 9, 100):
+        beta = (p - 1) / 2
+        kappa = torch.tensor([0.2 * beta, 0.49 * beta, 0.51 * beta, 3.0, 40.0, 5e3],
+                             dtype=torch.float64, requires_grad=True)
+        loc = _loc(p, (6,))
+        assert torch.autograd.gradcheck(
+            lambda k, loc=loc, p=p: kl_divergence(PowerSpherical(loc, k),
+                                                  HypersphericalUniform(p)), (kappa,))
+        assert torch.autograd.gradcheck(lambda k, loc=loc: PowerSpherical(loc, k).log_prob(
+            loc + 0.0), (kappa,))
+
+
+@pytest.mark.parametrize(("p", "kappa"), [(2, 0.0), (2, 3.0), (3, 1.0), (5, 20.0), (64, 7.0),
+                                          (1000, 1e4), (10000, 1e8)])
+def test_sampler_matches_exact_marginal(p: int, kappa: float) -> None:
+    torch.manual_seed(5)
+    n = 20_000 if p <= 1000 else 2_000
+    loc = _loc(p)
+    x = PowerSpherical(loc, torch.tensor(kappa, dtype=torch.float64)).sample((n,))
+    torch.testing.assert_close(x.norm(dim=-1), torch.ones(n, dtype=torch.float64))
+    cdf = angle_cdf(lambda t: torch.xlogy(torch.tensor(kappa, dtype=t.dtype), 1 + t), p)
+    assert math.sqrt(n) * ks_statistic(cdf(angles(x, loc))) < KS_CRIT
+
+
+def test_mean_variance_and_mc_kl() -> None:
+    torch.manual_seed(6)
+    p, n = 7, 40_000
+    q = PowerSpherical(_loc(p), torch.tensor(4.0, dtype=torch.float64))
+    x = q.sample((n,))
+    assert ((x.mean(0) - q.mean).abs() <= 4 * x.std(0) / math.sqrt(n)).all()
+    var_se = (x - q.mean).square().std(0) / math.sqrt(n)
+    assert ((x.var(0) - q.variance).abs() <= 4 * var_se).all()
+    log_ratio = q.log_prob(x) + log_sphere_area(p)  # Monte-Carlo KL to the uniform
+    kl = kl_divergence(q, HypersphericalUniform(p))
+    assert abs(log_ratio.mean() - kl) <= 4 * log_ratio.std() / math.sqrt(n)
+
+
+def test_reparameterized_gradient_is_unbiased() -> None:
+    """d E[μᵀz]/dκ = d/dκ κ/(κ+p-1) = (p-1)/(κ+p-1)²."""
+    torch.manual_seed(7)
+    p, kappa, n = 5, 2.0, 100_000
+    loc = _loc(p)
+    k = torch.full((n,), kappa, dtype=torch.float64, requires_grad=True)
+    (PowerSpherical(loc.expand(n, p), k).rsample() @ loc).sum().backward()
+    exact = (p - 1) / (kappa + p - 1) ** 2
+    assert abs(k.grad.mean() - exact) <= 4 * k.grad.std() / math.sqrt(n)
+
+
+def test_float32_extremes_never_nan() -> None:
+    for p in (2, 3, 64, 1000, 10000):
+        kappa = torch.tensor([0.0, 1e-6, 1.0, 1e3, 1e6, 1e8], requires_grad=True)
+        direction = torch.randn(6, p, requires_grad=True)
+        q = PowerSpherical(F.normalize(direction, dim=-1), kappa)
+        x = q.rsample((4,))
+        kl = kl_divergence(q, HypersphericalUniform(p))
+        for t in (x, q.log_prob(x), q.entropy(), q.mean, q.variance, kl):
+            assert t.isfinite().all(), p
+        (x.sum() + kl.sum()).backward()
+        assert kappa.grad.isfinite().all() and direction.grad.isfinite().all()
+
+
+def test_shapes_expand_and_broadcast() -> None:
+    q = PowerSpherical(_loc(4, (3, 1)), torch.ones(5))
+    assert q.batch_shape == (3, 5) and q.event_shape == (4,) and q.dim == 4
+    assert q.rsample((2,)).shape == (2, 3, 5, 4)
+    e = q.expand((7, 3, 5))
+    assert e.rsample().shape == (7, 3, 5, 4) and e.entropy().shape == (7, 3, 5)
+    assert e.mean.shape == (7, 3, 5, 4) and e.variance.shape == (7, 3, 5, 4)
+
+
+def test_invalid_arguments_raise() -> None:
+    with pytest.raises(ValueError, match="concentration"):
+        PowerSpherical(_loc(3), torch.tensor(-1.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match="loc"):
+        PowerSpherical(torch.ones(3, dtype=torch.float64), 1.0)
+    with pytest.raises(ValueError, match="value"):
+        PowerSpherical(_loc(3), 1.0).log_prob(torch.ones(3, dtype=torch.float64))
