@@ -29,7 +29,7 @@ def _history(run):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
 
 
-@pytest.mark.parametrize("family", ["normal", "spcauchy"])
+@pytest.mark.parametrize("family", ["normal", "spcauchy", "vmf", "power"])
 def test_resume_reproduces_uninterrupted_run(fake, tmp_path, family):
     cfg3 = tiny_config(fake, f"family={family}", "epochs=3")
     train(cfg3, tmp_path / "full")

@@ -17,6 +17,7 @@ from .config import Config
 from .evaluate import evaluate_run
 from .published import side_by_side
 from .train import train
+from .vae import LATENTS
 
 COLUMNS = ("family", "d", "seed", "epochs", "log_lik", "elbo", "recon", "kl", "active_units",
            "k", "train_minutes")
@@ -50,16 +51,22 @@ def read_cell(out: Path) -> dict:
 def run_grid(base: Config, families: list[str], dims: list[int], seeds: list[int],
              root: str | Path) -> list[dict]:
     """Run every missing cell (dims outer, then families, then seeds), rewriting the tables
-    after each one so a partial grid is always summarized."""
+    after each one so a partial grid is always summarized. Several processes may work on
+    disjoint parts of one grid directory: the tables list every finished cell."""
     root = Path(root)
-    rows = []
     for d in dims:
         for family in families:
             for seed in seeds:
-                cfg = dataclasses.replace(base, family=family, latent_dim=d, seed=seed)
-                rows.append(run_cell(cfg, root))
-                write_tables(rows, root, base)
-    return rows
+                run_cell(dataclasses.replace(base, family=family, latent_dim=d, seed=seed), root)
+                write_tables(finished_cells(root), root, base)
+    return finished_cells(root)
+
+
+def finished_cells(root: Path) -> list[dict]:
+    """Every evaluated cell under ``root`` (also those of other ``compare`` processes)."""
+    rows = [read_cell(m.parent) for m in root.glob("*-d*-s*/test_metrics.json")]
+    order = {name: i for i, name in enumerate(LATENTS)}
+    return sorted(rows, key=lambda r: (r["d"], order.get(r["family"], len(order)), r["seed"]))
 
 
 def write_tables(rows: list[dict], root: Path, base: Config) -> None:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
 
-from ..distributions import HypersphericalUniform, SphericalCauchy
+from ..distributions import HypersphericalUniform, PowerSpherical, SphericalCauchy, VonMisesFisher
 
 # Lower bound on Gaussian posterior scales: keeps log q finite for a collapsed coordinate.
 _MIN_SCALE = 1e-5
@@ -83,4 +83,27 @@ class SpCauchyLatent(SphericalLatent):
         return SphericalCauchy(self.direction(h, d), rho_logit=h[..., d + 1], validate_args=False)
 
 
-LATENTS: dict[str, LatentFamily] = {f.name: f for f in (NormalLatent(), SpCauchyLatent())}
+class VonMisesFisherLatent(SphericalLatent):
+    """q = vMF(μ, κ) with κ = softplus(h_κ) + 1 (the S-VAE parameterization)."""
+
+    name = "vmf"
+
+    def posterior(self, h: Tensor, d: int) -> Distribution:
+        kappa = F.softplus(h[..., d + 1]) + 1
+        return VonMisesFisher(self.direction(h, d), kappa, validate_args=False)
+
+
+class PowerSphericalLatent(SphericalLatent):
+    """q = PowerSpherical(μ, κ) with κ = softplus(h_κ) + 1 (as for vMF)."""
+
+    name = "power"
+
+    def posterior(self, h: Tensor, d: int) -> Distribution:
+        kappa = F.softplus(h[..., d + 1]) + 1
+        return PowerSpherical(self.direction(h, d), kappa, validate_args=False)
+
+
+LATENTS: dict[str, LatentFamily] = {
+    f.name: f
+    for f in (NormalLatent(), SpCauchyLatent(), VonMisesFisherLatent(), PowerSphericalLatent())
+}
