@@ -54,7 +54,8 @@ def test_spherical_latent_dimension_is_manifold_dimension():
 
 @pytest.mark.parametrize("override, match", [("family=gauss", "unknown family"),
                                               ("model=rnn", "unknown dataset/model"),
-                                              ("latent_dim=0", "latent_dim")])
+                                              ("latent_dim=0", "latent_dim"),
+                                              ("model=cnn", "needs hidden")])
 def test_bad_model_config(override, match):
     with pytest.raises(ConfigError, match=match):
-        build_model(load("mnist-mlp", [override]))
+        build_model(load("mnist-mlp", [override]))  # mlp's hidden has 2 entries, cnn needs 3

@@ -11,7 +11,7 @@ import itertools
 
 from torch import nn
 
-from ..config import Config
+from ..config import Config, ConfigError
 from .latents import LATENTS
 from .model import BernoulliVAE
 
@@ -37,6 +37,8 @@ def mlp_vae(cfg: Config) -> BernoulliVAE:
 def cnn_vae(cfg: Config) -> BernoulliVAE:
     """28×28 → 14 → 7 → 4 feature maps; the decoder mirrors it and crops 32×32 → 28×28."""
     fam, d = LATENTS[cfg.family], cfg.latent_dim
+    if len(cfg.hidden) != 3:
+        raise ConfigError(f"model cnn needs hidden = [c1, c2, c3] channels, got {cfg.hidden}")
     c1, c2, c3 = cfg.hidden
     encoder = nn.Sequential(
         nn.Unflatten(1, (1, 28, 28)),
