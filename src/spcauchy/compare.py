@@ -74,8 +74,9 @@ def write_tables(rows: list[dict], root: Path, base: Config) -> None:
     minutes = sum(r["train_minutes"] for r in rows)
     lines = [f"Protocol `{base.model}` ({base.dataset}): at most {base.epochs} epochs per cell"
              f" (early stop {base.early_stop or 'off'}), batch {base.batch_size}, lr {base.lr};"
-             f" {minutes:.0f} training minutes (wall clock, shared machine) in total. Test metrics in nats per image;"
-             " IS-LL = importance-sampled log-likelihood with k samples.", "",
+             f" {minutes:.0f} training minutes (wall clock, shared machine) in total.",
+             "Test metrics in nats per image; IS-LL = importance-sampled log-likelihood with k"
+             " samples.", "",
              "| family | d | seed | epochs | IS-LL (k) | ELBO | recon | KL | active |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
