@@ -84,7 +84,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="spcauchy", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="spcauchy", epilog="Start with `spcauchy demo`; `spcauchy COMMAND --help` for details.",
+        description="Hyperspherical VAEs (spCauchy, vMF, Power Spherical, Gaussian latents).")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: dict[str, tuple[Callable, str]] = {
         "train": (cmd_train, "train one model (torchrun-compatible)"),
@@ -95,7 +97,9 @@ def parser() -> argparse.ArgumentParser:
         "report": (cmd_report, "self-contained HTML report of one or more runs"),
         "demo": (cmd_demo, "few-minute spCauchy vs Gaussian VAE on MNIST with an HTML report"),
     }
-    ps = {name: sub.add_parser(name, help=text, description=text)
+    keys = "config keys for --set: " + ", ".join(
+        f"{k}={v!r}" for k, v in Config().to_dict().items())
+    ps = {name: sub.add_parser(name, help=text, description=text, epilog=keys)
           for name, (_, text) in commands.items()}
     for name, (fn, _) in commands.items():
         ps[name].set_defaults(func=fn)
