@@ -85,7 +85,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="spcauchy", epilog="Start with `spcauchy demo`; `spcauchy COMMAND --help` for details.",
+        prog="spcauchy", epilog="Start with `spcauchy demo`; `spcauchy COMMAND --help` for more.",
         description="Hyperspherical VAEs (spCauchy, vMF, Power Spherical, Gaussian latents).")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: dict[str, tuple[Callable, str]] = {
@@ -98,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
         "demo": (cmd_demo, "few-minute spCauchy vs Gaussian VAE on MNIST with an HTML report"),
     }
     keys = "config keys for --set: " + ", ".join(
-        f"{k}={v!r}" for k, v in Config().to_dict().items())
+        f"{k}={json.dumps(v)}" for k, v in Config().to_dict().items())
     ps = {name: sub.add_parser(name, help=text, description=text, epilog=keys)
           for name, (_, text) in commands.items()}
     for name, (fn, _) in commands.items():
