@@ -8,10 +8,13 @@ from .distributions import (
     unit_sphere,
 )
 from .special import kl_uniform, spcauchy_latent
+from .vae import LATENTS, LatentFamily
 
 __version__ = "0.1.0"
 __all__ = [
+    "LATENTS",
     "HypersphericalUniform",
+    "LatentFamily",
     "PowerSpherical",
     "SphericalCauchy",
     "VonMisesFisher",

@@ -1,0 +1,66 @@
+"""Training throughput: epoch time of each latent family on the same data, in the same process.
+
+Epochs of the families are interleaved (A B A B ...) so machine-load drift hits all of them alike,
+and timed in CPU time of this process (``time.process_time``; run with one thread), which other
+jobs on a shared machine do not inflate. The report is the median epoch time and its ratio to the
+Gaussian VAE.
+
+    PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/train_throughput.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from spcauchy.config import load
+from spcauchy.data import DATASETS
+from spcauchy.distributed import Context
+from spcauchy.train import OPTIMIZERS, run_epoch
+from spcauchy.vae import LATENTS, build_model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default="mnist-mlp")
+    ap.add_argument("--families", nargs="+", default=["normal", *sorted(set(LATENTS) - {"normal"})])
+    ap.add_argument("--latent-dims", type=int, nargs="+", default=[2, 10, 40])
+    ap.add_argument("--train-limit", type=int, default=10000, help="examples per epoch")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    base = load(args.config, [f"train_limit={args.train_limit}", "progress=false"])
+    data = DATASETS[base.dataset](base)
+    print(f"Command: `python benchmarks/train_throughput.py {' '.join(sys.argv[1:])}`; "
+          f"{args.config}, {len(data.train)} examples/epoch, {torch.get_num_threads()} thread(s), "
+          f"median of {args.repeats} epochs.\n")
+    print("| d | family | epoch CPU s | examples/CPU s | × normal |\n|---|---|---|---|---|")
+    for d in args.latent_dims:
+        times = time_families(args.config, args.families, d, data, args.repeats)
+        for family, med in times.items():
+            print(f"| {d} | {family} | {med:.3f} | {len(data.train) / med:.0f} | "
+                  f"{med / times.get('normal', float('nan')):.3f} |", flush=True)
+
+
+def time_families(config: str, families: list[str], d: int, data, repeats: int
+                  ) -> dict[str, float]:
+    """Median CPU seconds of one training epoch per family, epochs interleaved across families."""
+    runs = {}
+    for family in families:
+        torch.manual_seed(0)
+        cfg = load(config, [f"family={family}", f"latent_dim={d}", "progress=false"])
+        model = build_model(cfg)
+        runs[family] = (cfg, model, OPTIMIZERS[cfg.optimizer](model.parameters(), cfg), [])
+    for rep in range(repeats + 1):  # the first round warms up and is not timed
+        for cfg, model, opt, times in runs.values():
+            start = time.process_time()
+            run_epoch(model, data.train, cfg, Context(), rep, opt)
+            if rep:
+                times.append(time.process_time() - start)
+    return {family: statistics.median(r[3]) for family, r in runs.items()}
+
+if __name__ == "__main__":
+    main()

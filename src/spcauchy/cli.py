@@ -1,0 +1,148 @@
+"""``spcauchy`` command line: train | evaluate | sample | interpolate | compare | report | demo.
+
+Configs come from TOML presets (``--config mnist-mlp``) or files, with ``--set key=value``
+overrides. User mistakes print one line and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import Config, ConfigError, load, preset_names
+from .data.mnist import DataError
+from .train import NonFiniteLossError
+from .vae import LATENTS
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load(args.config, args.set)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .distributed import teardown
+    from .evaluate import evaluate_run
+    from .train import train
+
+    try:
+        history = train(_config(args), args.out, resume=args.resume)
+    finally:
+        teardown()
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
+        print(json.dumps(history[-1] if history else {}, indent=2))
+        if args.evaluate:
+            print(json.dumps(evaluate_run(args.out), indent=2))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate_run
+
+    print(json.dumps(evaluate_run(args.run, k=args.k, limit=args.limit), indent=2))
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from .plots import save_samples
+
+    print(save_samples(args.run, args.out or Path(args.run) / "samples.png", args.n))
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from .plots import save_interpolation
+
+    path = args.out or Path(args.run) / "interpolation.png"
+    print(save_interpolation(args.run, path, args.a, args.b, args.steps))
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .compare import run_grid
+
+    rows = run_grid(_config(args), args.families, args.dims, args.seeds, args.out)
+    print((Path(args.out) / "results.md").read_text() if rows else "empty grid")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import write_report
+
+    print(write_report(args.runs, args.out, title=args.title))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import demo
+
+    print(demo(args.out, args.set))
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="mnist-mlp",
+                   help=f"preset ({', '.join(preset_names())}) or a .toml file [mnist-mlp]")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set family=spcauchy --set latent_dim=5")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="spcauchy", epilog="Start with `spcauchy demo`; `spcauchy COMMAND --help` for more.",
+        description="Hyperspherical VAEs (spCauchy, vMF, Power Spherical, Gaussian latents).")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands: dict[str, tuple[Callable, str]] = {
+        "train": (cmd_train, "train one model (torchrun-compatible)"),
+        "evaluate": (cmd_evaluate, "test ELBO, KL, IS log-likelihood and active units of a run"),
+        "sample": (cmd_sample, "decode samples from the prior into a PNG grid"),
+        "interpolate": (cmd_interpolate, "geodesic interpolation between two test digits"),
+        "compare": (cmd_compare, "grid of families × dims × seeds with a results table"),
+        "report": (cmd_report, "self-contained HTML report of one or more runs"),
+        "demo": (cmd_demo, "few-minute spCauchy vs Gaussian VAE on MNIST with an HTML report"),
+    }
+    keys = "config keys for --set: " + ", ".join(
+        f"{k}={json.dumps(v)}" for k, v in Config().to_dict().items())
+    ps = {name: sub.add_parser(name, help=text, description=text, epilog=keys)
+          for name, (_, text) in commands.items()}
+    for name, (fn, _) in commands.items():
+        ps[name].set_defaults(func=fn)
+    _common(ps["train"])
+    ps["train"].add_argument("--out", required=True, help="run directory")
+    ps["train"].add_argument("--resume", action="store_true", help="continue an interrupted run")
+    ps["train"].add_argument("--evaluate", action="store_true", help="evaluate on the test set")
+    ps["evaluate"].add_argument("run", help="run directory")
+    ps["evaluate"].add_argument("--k", type=int, default=None, help="importance samples [config]")
+    ps["evaluate"].add_argument("--limit", type=int, default=None, help="first n test images")
+    for name in ("sample", "interpolate"):
+        ps[name].add_argument("run", help="run directory")
+        ps[name].add_argument("--out", default=None, help="PNG path [RUN/<command>.png]")
+    ps["sample"].add_argument("--n", type=int, default=64, help="number of samples [64]")
+    ps["interpolate"].add_argument("--a", type=int, default=0, help="first test index [0]")
+    ps["interpolate"].add_argument("--b", type=int, default=1, help="second test index [1]")
+    ps["interpolate"].add_argument("--steps", type=int, default=10, help="points on the path")
+    _common(ps["compare"])
+    ps["compare"].add_argument("--families", nargs="+", default=list(LATENTS),
+                               help=f"latent families [{' '.join(LATENTS)}]")
+    ps["compare"].add_argument("--dims", nargs="+", type=int, default=[2, 5, 10, 20, 40])
+    ps["compare"].add_argument("--seeds", nargs="+", type=int, default=[0])
+    ps["compare"].add_argument("--out", required=True, help="grid directory")
+    ps["report"].add_argument("runs", nargs="+", help="run directories")
+    ps["report"].add_argument("--out", default="report.html", help="HTML file [report.html]")
+    ps["report"].add_argument("--title", default="spcauchy report")
+    ps["demo"].add_argument("--out", default="spcauchy-demo", help="output directory")
+    ps["demo"].add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="override a field of the demo preset")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, DataError, FileNotFoundError) as err:
+        print(f"spcauchy {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as err:
+        print(f"spcauchy {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"spcauchy {args.command}: interrupted (rerun with --resume)", file=sys.stderr)
+        return 130
+    return 0

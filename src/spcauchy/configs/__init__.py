@@ -1,0 +1,1 @@
+"""TOML experiment presets (package data, so they work from an installed wheel)."""

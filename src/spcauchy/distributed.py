@@ -1,0 +1,60 @@
+"""torchrun / DistributedDataParallel plumbing: the same code runs on 1 process or many."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(device: str = "auto") -> Context:
+    """Join the process group torchrun describes in the environment (if any) and pick a device.
+
+    ``device="auto"``: the local rank's GPU when CUDA is available, else the CPU; the backend is
+    NCCL on GPUs and gloo on CPUs.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if world > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    return Context(rank, world, dev)
+
+
+def all_sum(t: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """Sum a tensor over processes (identity on one process)."""
+    if ctx.world > 1:
+        dist.all_reduce(t)
+    return t
+
+
+def gather_objects(obj: object, ctx: Context) -> list[object]:
+    """[obj of rank 0, obj of rank 1, ...] on every process."""
+    if ctx.world == 1:
+        return [obj]
+    out: list[object] = [None] * ctx.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

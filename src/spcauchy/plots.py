@@ -1,0 +1,124 @@
+"""Pictures of a trained MNIST VAE: reconstructions, prior samples, interpolations, latent map,
+training curves. Every function writes one PNG and returns its path.
+
+Latent points are posterior modes from ``model.posterior`` (the same q used in training).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt
+import torch
+from torch import Tensor, nn
+
+from .data import DATASETS, Split
+from .evaluate import load_run
+
+
+def _images(model: nn.Module, z: Tensor) -> Tensor:
+    """Pixel means sigmoid(decoder(z)) as (N, 28, 28)."""
+    return torch.sigmoid(model.logits(z, torch.Size([784]))).reshape(-1, 28, 28)
+
+
+def _grid(images: Tensor, rows: int, path: Path, title: str) -> Path:
+    cols = -(-images.shape[0] // rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.6, rows * 0.6 + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img in zip(axes.flat, images, strict=False):
+        ax.imshow(img.cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+    fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Great-circle path between unit vectors a, b (D,) at times t (T,) → (T, D)."""
+    omega = torch.arccos((a * b).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    t = t.unsqueeze(-1)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    t = t.unsqueeze(-1)
+    return (1 - t) * a + t * b
+
+
+def _test_split(run_dir: str | Path, n: int) -> tuple[nn.Module, Split, bool]:
+    cfg, model = load_run(run_dir)
+    test = DATASETS[cfg.dataset](cfg).test
+    return model, Split(test.x[:n], test.y[:n]), model.latent.spherical
+
+
+@torch.no_grad()
+def save_reconstructions(run_dir: str | Path, path: str | Path, n: int = 16) -> Path:
+    model, test, _ = _test_split(run_dir, n)
+    recon = _images(model, model.posterior(test.x).mode)
+    both = torch.cat([test.x.reshape(-1, 28, 28), recon])
+    return _grid(both, 2, Path(path), "test digits (top) and reconstructions from the mode")
+
+
+@torch.no_grad()
+def save_samples(run_dir: str | Path, path: str | Path, n: int = 64) -> Path:
+    torch.manual_seed(0)
+    _, model = load_run(run_dir)
+    z = model.prior(torch.zeros(1)).sample((n,))
+    return _grid(_images(model, z), max(1, int(n**0.5)), Path(path), "decoded prior samples")
+
+
+@torch.no_grad()
+def save_interpolation(run_dir: str | Path, path: str | Path, a: int = 0, b: int = 1,
+                       steps: int = 10) -> Path:
+    model, test, spherical = _test_split(run_dir, max(a, b) + 1)
+    z = model.posterior(test.x[[a, b]]).mode
+    t = torch.linspace(0, 1, steps, dtype=z.dtype)
+    path_z = (slerp if spherical else lerp)(z[0], z[1], t)
+    kind = "geodesic" if spherical else "linear"
+    return _grid(_images(model, path_z), 1, Path(path), f"{kind} interpolation, test {a} → {b}")
+
+
+@torch.no_grad()
+def save_latent_map(run_dir: str | Path, path: str | Path, n: int = 5000) -> Path:
+    """Posterior modes coloured by digit: a Mollweide map for S², else the top-2 PCA plane."""
+    model, test, spherical = _test_split(run_dir, n)
+    z = model.posterior(test.x).mode
+    if spherical and z.shape[-1] == 3:
+        fig = plt.figure(figsize=(7, 4))
+        ax = fig.add_subplot(projection="mollweide")
+        lon, lat = torch.atan2(z[:, 1], z[:, 0]), torch.asin(z[:, 2].clamp(-1, 1))
+        pts = ax.scatter(lon, lat, c=test.y, cmap="tab10", s=2)
+        ax.grid(True)
+    else:
+        centered = z - z.mean(0)
+        xy = centered @ torch.linalg.svd(centered, full_matrices=False).Vh[:2].T
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        pts = ax.scatter(xy[:, 0], xy[:, 1], c=test.y, cmap="tab10", s=2)
+        ax.set_title("posterior modes, first two principal components", fontsize=9)
+    fig.colorbar(pts, ax=ax, ticks=range(10), shrink=0.7, label="digit")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def save_curves(run_dirs: list[str | Path], path: str | Path) -> Path:
+    """Validation loss (negative ELBO) per epoch of each run."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run in run_dirs:
+        with (Path(run) / "metrics.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        epochs = [int(r["epoch"]) for r in rows]
+        ax.plot(epochs, [float(r["train_loss"]) for r in rows], "--", alpha=0.5)
+        ax.plot(epochs, [float(r["val_loss"]) for r in rows], label=Path(run).name,
+                color=ax.lines[-1].get_color())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("negative ELBO (nats; dashed: train)")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,177 @@
+"""The training loop, shared by every dataset and model.
+
+It needs only ``model(batch) -> {"loss", "recon", "kl", "elbo"}`` (scalar tensors) and a
+``DataBundle``. Each epoch ends with a validation pass, a per-epoch CSV row, and atomic
+checkpoints: ``last.pt`` (model, optimizer, scheduler, config, history and every process's RNG
+state, for ``resume``) and ``best.pt`` (weights at the best validation loss, for evaluation).
+Batches come from generators seeded by (seed, epoch, rank), so a resumed run reproduces the
+uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from . import checkpoint
+from .config import Config, ConfigError
+from .data import DATASETS, DataBundle, Split
+from .distributed import Context, all_sum, gather_objects, setup
+from .progress import progress
+from .vae import build_model
+
+TERMS = ("loss", "recon", "kl", "elbo")
+# Config fields that may change between an interrupted run and its resumption.
+RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "eval_limit"}
+
+OPTIMIZERS: dict[str, Callable[[Any, Config], torch.optim.Optimizer]] = {
+    "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
+    "adamw": lambda params, c: torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay),
+}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/Inf; the parameters were not updated and no checkpoint was written."""
+
+
+def run_epoch(model: nn.Module, split: Split, cfg: Config, ctx: Context, epoch: int,
+              optimizer: torch.optim.Optimizer | None = None) -> dict[str, float]:
+    """One pass over this process's shard; returns example-weighted means over all processes.
+
+    In training the step's statistics are summed across processes *before* the optimizer step,
+    so a non-finite loss on any process stops every process before a parameter changes.
+    """
+    train = optimizer is not None
+    model.train(train)
+    total = torch.zeros(len(TERMS) + 1, dtype=torch.float64, device=ctx.device)
+    batches = split.batches(cfg.batch_size, seed=cfg.seed, epoch=epoch, shuffle=train,
+                            rank=ctx.rank, world=ctx.world)
+    n_steps = math.ceil(len(split) // ctx.world / cfg.batch_size)
+    bar = progress(batches, n_steps, f"epoch {epoch + 1} {'train' if train else 'val'}",
+                   enabled=cfg.progress and ctx.main)
+    for step, batch in enumerate(bar):
+        batch = {k: v.to(ctx.device) for k, v in batch.items()}
+        n = batch["x"].shape[0]
+        with torch.set_grad_enabled(train):
+            out = model(batch)
+        stats = torch.stack([out[k].detach().double() * n for k in TERMS]
+                            + [torch.tensor(float(n), dtype=torch.float64, device=ctx.device)])
+        if train:
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            stats = all_sum(stats, ctx)
+            if not torch.isfinite(stats).all():
+                means = (stats[:-1] / stats[-1]).tolist()
+                terms = ", ".join(f"{k}={v:.4g}" for k, v in zip(TERMS, means, strict=True))
+                raise NonFiniteLossError(
+                    f"non-finite loss at epoch {epoch + 1}, step {step + 1} ({terms}); "
+                    "parameters not updated, last good checkpoint kept")
+            optimizer.step()
+        total += stats
+    if not train:
+        total = all_sum(total, ctx)
+    return {k: (total[i] / total[-1]).item() for i, k in enumerate(TERMS)}
+
+
+def _rng_state(ctx: Context) -> list[torch.Tensor]:
+    """Every process's torch RNG state (latent noise differs per process)."""
+    state = torch.get_rng_state()
+    if ctx.device.type == "cuda":
+        state = torch.cat([state, torch.cuda.get_rng_state(ctx.device)])
+    return gather_objects(state, ctx)  # type: ignore[return-value]
+
+
+def _set_rng_state(states: list[torch.Tensor], ctx: Context) -> None:
+    if len(states) != ctx.world:
+        raise ConfigError(f"checkpoint was written by {len(states)} process(es), "
+                          f"resume with the same number (now {ctx.world})")
+    state = states[ctx.rank].cpu()
+    cpu = torch.get_rng_state().numel()
+    torch.set_rng_state(state[:cpu])
+    if ctx.device.type == "cuda":
+        torch.cuda.set_rng_state(state[cpu:], ctx.device)
+
+
+def _write_csv(history: list[dict[str, float]], path: Path) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    tmp.replace(path)
+
+
+def _check_resumable(saved: dict[str, Any], cfg: Config) -> None:
+    changed = sorted(k for k, v in cfg.to_dict().items()
+                     if k not in RESUMABLE and saved.get(k) != v)
+    if changed:
+        raise ConfigError("cannot resume: config differs from the checkpoint in "
+                          + ", ".join(changed))
+
+
+def train(cfg: Config, out_dir: str | Path, *, resume: bool = False,
+          data: DataBundle | None = None) -> list[dict[str, float]]:
+    """Train (or continue training) the model ``cfg`` describes; returns the epoch history.
+
+    ``resume``: continue from ``out_dir/last.pt`` if it exists; a finished run returns at once.
+    Without it an existing run directory is an error, so results are never overwritten.
+    """
+    out = Path(out_dir)
+    last = out / "last.pt"
+    if last.exists() and not resume:
+        raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
+    ctx = setup(cfg.device)
+    torch.manual_seed(cfg.seed)
+    data = data or DATASETS[cfg.dataset](cfg)
+    model = build_model(cfg).to(ctx.device)
+    optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
+    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+        if cfg.plateau_factor else None)
+    state: dict[str, Any] = {"epoch": 0, "best": math.inf, "bad_epochs": 0, "history": []}
+    torch.manual_seed(cfg.seed + 1 + ctx.rank)  # latent noise: independent per process
+    if resume and last.exists():
+        ck = checkpoint.load(last, ctx.device)
+        _check_resumable(ck["config"], cfg)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ck["scheduler"])
+        state = ck["state"]
+        _set_rng_state(ck["rng"], ctx)
+    net = DistributedDataParallel(model) if ctx.world > 1 else model
+    while state["epoch"] < cfg.epochs and not (cfg.early_stop
+                                               and state["bad_epochs"] >= cfg.early_stop):
+        epoch, start = state["epoch"], time.perf_counter()
+        tr = run_epoch(net, data.train, cfg, ctx, epoch, optimizer)
+        with torch.no_grad():
+            va = run_epoch(model, data.val, cfg, ctx, epoch)
+        improved = va["loss"] < state["best"]
+        state["best"] = min(state["best"], va["loss"])
+        state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
+        if scheduler is not None:
+            scheduler.step(va["loss"])
+        state["epoch"] = epoch + 1
+        state["history"].append({"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()},
+                                 **{f"val_{k}": v for k, v in va.items()},
+                                 "lr": optimizer.param_groups[0]["lr"],
+                                 "seconds": time.perf_counter() - start})
+        rng = _rng_state(ctx)
+        if ctx.main:
+            if improved:
+                checkpoint.save({"config": cfg.to_dict(), "model": model.state_dict(),
+                                 "epoch": epoch + 1}, out / "best.pt")
+            checkpoint.save({"config": cfg.to_dict(), "model": model.state_dict(),
+                             "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict() if scheduler else {},
+                             "state": state, "rng": rng}, last)
+            _write_csv(state["history"], out / "metrics.csv")
+    return state["history"]

@@ -1,0 +1,109 @@
+"""Latent-family registry: the one place where a VAE's posterior and prior are built.
+
+``LATENTS[name]`` maps encoder outputs h (..., n_params(d)) to q(z|x) and gives the prior p(z).
+``d`` is always the manifold dimension: Gaussian latents live in R^d, spherical ones on
+S^d ⊂ R^{d+1}.
+Training, evaluation, sampling and plotting all go through these objects, so the density used to
+score a model is the density it was trained with.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.distributions import Distribution, Independent, Normal
+
+from ..distributions import HypersphericalUniform, PowerSpherical, SphericalCauchy, VonMisesFisher
+
+# Lower bound on Gaussian posterior scales: keeps log q finite for a collapsed coordinate.
+_MIN_SCALE = 1e-5
+# Posterior parameters are valid by construction (normalized μ, softplus σ, any real logit), so
+# argument validation is switched off: it only adds tensor operations to every training step,
+# and a non-finite encoder output is caught by the training loop's loss check instead.
+
+
+class LatentFamily(Protocol):
+    name: str
+    spherical: bool  # True: z lives on the unit sphere (geodesic interpolation, S^2 maps)
+
+    def n_params(self, d: int) -> int: ...
+    def posterior(self, h: Tensor, d: int) -> Distribution: ...
+    def prior(self, d: int, like: Tensor) -> Distribution: ...
+    def ambient(self, d: int) -> int: ...
+
+
+class NormalLatent:
+    """q = N(μ, diag σ²) with σ = softplus(h_σ) + 1e-5; prior N(0, I_d)."""
+
+    name = "normal"
+    spherical = False
+
+    def n_params(self, d: int) -> int:
+        return 2 * d
+
+    def ambient(self, d: int) -> int:
+        return d
+
+    def posterior(self, h: Tensor, d: int) -> Distribution:
+        scale = F.softplus(h[..., d:]) + _MIN_SCALE
+        return Independent(Normal(h[..., :d], scale, validate_args=False), 1, validate_args=False)
+
+    def prior(self, d: int, like: Tensor) -> Distribution:
+        zero = torch.zeros(d, dtype=like.dtype, device=like.device)
+        return Independent(Normal(zero, torch.ones_like(zero)), 1)
+
+
+class SphericalLatent:
+    """Shared base of the spherical families: μ = h[:d+1]/‖h[:d+1]‖, uniform prior on S^d."""
+
+    spherical = True
+
+    def n_params(self, d: int) -> int:
+        return d + 2
+
+    def ambient(self, d: int) -> int:
+        return d + 1
+
+    def prior(self, d: int, like: Tensor) -> Distribution:
+        return HypersphericalUniform(d + 1, dtype=like.dtype, device=like.device)
+
+    def direction(self, h: Tensor, d: int) -> Tensor:
+        return F.normalize(h[..., : d + 1], dim=-1)
+
+
+class SpCauchyLatent(SphericalLatent):
+    """q = spCauchy(μ, ρ) with ρ = sigmoid(h_ρ) (passed as a logit: exact as ρ → 1)."""
+
+    name = "spcauchy"
+
+    def posterior(self, h: Tensor, d: int) -> Distribution:
+        return SphericalCauchy(self.direction(h, d), rho_logit=h[..., d + 1], validate_args=False)
+
+
+class VonMisesFisherLatent(SphericalLatent):
+    """q = vMF(μ, κ) with κ = softplus(h_κ) + 1 (the S-VAE parameterization)."""
+
+    name = "vmf"
+
+    def posterior(self, h: Tensor, d: int) -> Distribution:
+        kappa = F.softplus(h[..., d + 1]) + 1
+        return VonMisesFisher(self.direction(h, d), kappa, validate_args=False)
+
+
+class PowerSphericalLatent(SphericalLatent):
+    """q = PowerSpherical(μ, κ) with κ = softplus(h_κ) + 1 (as for vMF)."""
+
+    name = "power"
+
+    def posterior(self, h: Tensor, d: int) -> Distribution:
+        kappa = F.softplus(h[..., d + 1]) + 1
+        return PowerSpherical(self.direction(h, d), kappa, validate_args=False)
+
+
+LATENTS: dict[str, LatentFamily] = {
+    f.name: f
+    for f in (NormalLatent(), SpCauchyLatent(), VonMisesFisherLatent(), PowerSphericalLatent())
+}

@@ -1,0 +1,82 @@
+"""Training loop: resume reproduces an uninterrupted run, NaN losses never touch checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+
+import pytest
+import torch
+
+from mnist_fake import tiny_config, write_fake_mnist
+from spcauchy import checkpoint
+from spcauchy.config import ConfigError
+from spcauchy.train import NonFiniteLossError, train
+from spcauchy.vae.model import BernoulliVAE
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory):
+    return write_fake_mnist(tmp_path_factory.mktemp("data") / "mnist.pkl.gz")
+
+
+def _weights(run):
+    return checkpoint.load(run / "last.pt")["model"]
+
+
+def _history(run):
+    with (run / "metrics.csv").open() as fh:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+
+
+@pytest.mark.parametrize("family", ["normal", "spcauchy", "vmf", "power"])
+def test_resume_reproduces_uninterrupted_run(fake, tmp_path, family):
+    cfg3 = tiny_config(fake, f"family={family}", "epochs=3")
+    train(cfg3, tmp_path / "full")
+    train(tiny_config(fake, f"family={family}", "epochs=1"), tmp_path / "split")
+    train(cfg3, tmp_path / "split", resume=True)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "split")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _history(tmp_path / "full") == _history(tmp_path / "split")
+    assert len(_history(tmp_path / "full")) == 3
+
+
+def test_finished_run_resumes_to_itself(fake, tmp_path):
+    cfg = tiny_config(fake, "epochs=1")
+    first = train(cfg, tmp_path / "run")
+    assert train(cfg, tmp_path / "run", resume=True) == first
+
+
+def test_existing_run_needs_resume_and_same_config(fake, tmp_path):
+    train(tiny_config(fake, "epochs=1"), tmp_path / "run")
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tiny_config(fake, "epochs=1"), tmp_path / "run")
+    with pytest.raises(ConfigError, match="lr"):
+        train(tiny_config(fake, "epochs=2", "lr=0.5"), tmp_path / "run", resume=True)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_gain(fake, tmp_path):
+    # lr = 0: validation loss only fluctuates with the latent noise, so it soon stops improving.
+    history = train(tiny_config(fake, "epochs=30", "early_stop=2", "lr=0.0"), tmp_path / "run")
+    val = [h["val_loss"] for h in history]
+    records = [i for i, v in enumerate(val) if v < min(val[:i], default=float("inf"))]
+    assert len(val) < 30
+    assert len(val) - 1 - records[-1] == 2  # stopped exactly 2 epochs after the last record
+    assert all(b - a <= 2 for a, b in itertools.pairwise(records))
+
+
+def test_non_finite_loss_keeps_last_good_checkpoint(fake, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(tiny_config(fake, "epochs=1"), run)
+    saved = {name: (run / name).read_bytes() for name in ("last.pt", "best.pt", "metrics.csv")}
+    good = BernoulliVAE.forward
+
+    def poisoned(self, batch):
+        out = good(self, batch)
+        out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(BernoulliVAE, "forward", poisoned)
+    with pytest.raises(NonFiniteLossError, match="epoch 2, step 1"):
+        train(tiny_config(fake, "epochs=2"), run, resume=True)
+    assert {name: (run / name).read_bytes() for name in saved} == saved
