@@ -14,9 +14,10 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..distributions import HypersphericalUniform, PowerSpherical, SphericalCauchy, VonMisesFisher
+from ..special.latent import spcauchy_latent
 
 # Lower bound on Gaussian posterior scales: keeps log q finite for a collapsed coordinate.
 _MIN_SCALE = 1e-5
@@ -33,9 +34,18 @@ class LatentFamily(Protocol):
     def posterior(self, h: Tensor, d: int) -> Distribution: ...
     def prior(self, d: int, like: Tensor) -> Distribution: ...
     def ambient(self, d: int) -> int: ...
+    def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]: ...
 
 
-class NormalLatent:
+class _Sampling:
+    """The training step's draw: z ~ q (shape (1, ..., ambient)) and KL(q ‖ prior) (shape (...))."""
+
+    def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]:
+        q = self.posterior(h, d)  # type: ignore[attr-defined]
+        return q.rsample((1,)), kl_divergence(q, prior)
+
+
+class NormalLatent(_Sampling):
     """q = N(μ, diag σ²) with σ = softplus(h_σ) + 1e-5; prior N(0, I_d)."""
 
     name = "normal"
@@ -56,7 +66,7 @@ class NormalLatent:
         return Independent(Normal(zero, torch.ones_like(zero)), 1)
 
 
-class SphericalLatent:
+class SphericalLatent(_Sampling):
     """Shared base of the spherical families: μ = h[:d+1]/‖h[:d+1]‖, uniform prior on S^d."""
 
     spherical = True
@@ -81,6 +91,11 @@ class SpCauchyLatent(SphericalLatent):
 
     def posterior(self, h: Tensor, d: int) -> Distribution:
         return SphericalCauchy(self.direction(h, d), rho_logit=h[..., d + 1], validate_args=False)
+
+    def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]:
+        # The same draw and KL as posterior(h, d).rsample((1,)) and kl_divergence (the tests
+        # check equality for the same seed), fused into one autograd node for speed.
+        return spcauchy_latent(h[..., : d + 1], h[..., d + 1], (1,))
 
 
 class VonMisesFisherLatent(SphericalLatent):

@@ -53,8 +53,8 @@ class BernoulliVAE(nn.Module):
 
     def terms(self, x: Tensor) -> dict[str, Tensor]:
         """Per-example ELBO terms (B,) from one posterior sample."""
-        q = self.posterior(x)
-        return elbo_terms(q, self.prior(x), lambda z: self.log_lik(x, z))
+        z, kl = self.latent.sample_and_kl(self.encoder(x), self.d, self.prior(x))
+        return elbo_terms(z, kl, lambda z: self.log_lik(x, z))
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         means = {k: v.mean() for k, v in self.terms(batch["x"]).items()}

@@ -1,7 +1,7 @@
 """VAE objectives: the ELBO (training) and the importance-sampled log-likelihood (evaluation).
 
-Both take the posterior q(z|x), the prior p(z) and a conditional log-likelihood
-``log_lik(z) -> log p(x|z)``, with z of shape (m, B, D) and results of shape (m, B).
+Both use a conditional log-likelihood ``log_lik(z) -> log p(x|z)``, with z of shape (m, B, D)
+and results of shape (m, B).
 """
 
 from __future__ import annotations
@@ -11,20 +11,19 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, kl_divergence
+from torch.distributions import Distribution
 
 LogLik = Callable[[Tensor], Tensor]
 
 
-def elbo_terms(q: Distribution, prior: Distribution, log_lik: LogLik) -> dict[str, Tensor]:
-    """Per-example terms, each of shape (B,), with one reparameterized sample z ~ q.
+def elbo_terms(z: Tensor, kl: Tensor, log_lik: LogLik) -> dict[str, Tensor]:
+    """Per-example terms, each of shape (B,), from one reparameterized sample z (1, B, D) ~ q
+    and the analytic KL(q ‖ p) (B,) — both from ``LatentFamily.sample_and_kl``.
 
-    ELBO = E_q log p(x|z) - KL(q ‖ p); the KL is analytic for every registered family.
-    ``recon`` is the negative log-likelihood term -log p(x|z) (lower is better).
+    ELBO = E_q log p(x|z) - KL(q ‖ p); ``recon`` is the negative log-likelihood term
+    -log p(x|z) (lower is better).
     """
-    z = q.rsample((1,))
     recon = -log_lik(z)[0]
-    kl = kl_divergence(q, prior)
     return {"recon": recon, "kl": kl, "elbo": -recon - kl}
 
 
