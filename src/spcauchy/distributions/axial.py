@@ -6,8 +6,63 @@ directions with μᵀx = 1 - s.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
+from torch.distributions import Distribution
+from torch.types import _size
+
+from .constraints import unit_sphere
+from .uniform import log_sphere_area
+
+
+class AxialDistribution(Distribution):
+    """Base of the distributions on S^{p-1} that are rotationally symmetric about ``loc``.
+
+    Subclasses set ``loc`` and their concentration parameter(s) (named in ``_params``, stored in
+    ``__dict__``) and implement ``kl_to_uniform`` and ``mean_resultant_length``.
+    """
+
+    support = unit_sphere
+    has_rsample = True
+    _params: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def dim(self) -> int:
+        """Ambient dimension p."""
+        return self.event_shape[0]
+
+    def expand(self, batch_shape: _size, _instance=None) -> AxialDistribution:
+        new = self._get_checked_instance(type(self), _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.loc = self.loc.expand(*batch_shape, self.dim)
+        for name in self._params:
+            if name in self.__dict__:
+                new.__dict__[name] = self.__dict__[name].expand(batch_shape)
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def kl_to_uniform(self) -> Tensor:
+        """KL(self ‖ uniform on S^{p-1}), shape batch_shape."""
+        raise NotImplementedError
+
+    @property
+    def mean_resultant_length(self) -> Tensor:
+        """E[μᵀx], shape batch_shape."""
+        raise NotImplementedError
+
+    def entropy(self) -> Tensor:
+        return log_sphere_area(self.dim) - self.kl_to_uniform()
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mean(self) -> Tensor:
+        return self.mean_resultant_length.unsqueeze(-1) * self.loc
 
 
 def broadcast_params(name: str, loc: Tensor, concentration: Tensor | float,

@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from torch.distributions import Distribution, constraints
+from torch.distributions import constraints
 from torch.types import _size
 
 from ..special.power_spherical import ps_beta, ps_kl_uniform, ps_log_normalizer
-from .axial import axial_variance, broadcast_params, place_around
+from .axial import AxialDistribution, axial_variance, broadcast_params, place_around
 from .constraints import unit_sphere
-from .uniform import log_sphere_area
 
 _NO_SHAPE = torch.Size()
 
 
-class PowerSpherical(Distribution):
+class PowerSpherical(AxialDistribution):
     r"""Power Spherical distribution PS(μ, κ) on the unit sphere S^{p-1} of R^p.
 
     Density w.r.t. surface area: C(κ) (1 + μᵀx)^κ; (1 + μᵀx)/2 ~ Beta(β + κ, β), β = (p-1)/2.
@@ -34,28 +33,13 @@ class PowerSpherical(Distribution):
         "loc": unit_sphere,
         "concentration": constraints.nonnegative,
     }
-    support = unit_sphere
-    has_rsample = True
+    _params = ("concentration",)
 
     def __init__(self, loc: torch.Tensor, concentration: torch.Tensor | float, *,
                  validate_args: bool | None = None) -> None:
         self.loc, self.concentration, batch_shape = broadcast_params(
             "PowerSpherical", loc, concentration)
         super().__init__(batch_shape, torch.Size([loc.shape[-1]]), validate_args=validate_args)
-
-    @property
-    def dim(self) -> int:
-        """Ambient dimension p."""
-        return self.event_shape[0]
-
-    def expand(self, batch_shape: _size, _instance=None) -> PowerSpherical:
-        new = self._get_checked_instance(PowerSpherical, _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.loc = self.loc.expand(*batch_shape, self.dim)
-        new.concentration = self.concentration.expand(batch_shape)
-        super(PowerSpherical, new).__init__(batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def rsample(self, sample_shape: _size = _NO_SHAPE) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)[:-1]
@@ -83,21 +67,10 @@ class PowerSpherical(Distribution):
         """KL(self ‖ uniform on S^{p-1}), shape batch_shape."""
         return ps_kl_uniform(self.dim, self.concentration)
 
-    def entropy(self) -> torch.Tensor:
-        return log_sphere_area(self.dim) - self.kl_to_uniform()
-
-    @property
-    def mode(self) -> torch.Tensor:
-        return self.loc
-
     @property
     def mean_resultant_length(self) -> torch.Tensor:
         """E[μᵀx] = κ/(κ + p - 1), shape batch_shape."""
         return self.concentration / (self.concentration + self.dim - 1)
-
-    @property
-    def mean(self) -> torch.Tensor:
-        return self.mean_resultant_length.unsqueeze(-1) * self.loc
 
     @property
     def variance(self) -> torch.Tensor:

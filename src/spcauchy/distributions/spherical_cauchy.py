@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.distributions import Distribution, constraints
+from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
 from torch.types import _size
 
@@ -16,12 +16,12 @@ from ..special.spcauchy_moments import (
     log_moments,
     mean_direction_variance,
 )
-from .axial import axial_variance, broadcast_params
+from .axial import AxialDistribution, axial_variance, broadcast_params
 from .constraints import unit_sphere
 from .uniform import log_sphere_area
 
 
-class SphericalCauchy(Distribution):
+class SphericalCauchy(AxialDistribution):
     r"""Spherical Cauchy distribution spCauchy(μ, ρ) on the unit sphere S^{p-1} of R^p.
 
     Density w.r.t. the uniform probability measure: q(x) = ((1-ρ²)/(1+ρ²-2ρμᵀx))^{p-1}.
@@ -46,8 +46,7 @@ class SphericalCauchy(Distribution):
         # -inf is ρ = 0 (allowed); +inf would be ρ = 1, a point mass
         "rho_logit": constraints.less_than(math.inf),
     }
-    support = unit_sphere
-    has_rsample = True
+    _params = ("rho", "rho_logit")
 
     def __init__(
         self,
@@ -65,11 +64,6 @@ class SphericalCauchy(Distribution):
         p = loc.shape[-1]
         super().__init__(batch_shape, torch.Size([p]), validate_args=validate_args)
 
-    @property
-    def dim(self) -> int:
-        """Ambient dimension p."""
-        return self.event_shape[0]
-
     @lazy_property
     def rho(self) -> torch.Tensor:
         return torch.sigmoid(self.rho_logit)
@@ -84,16 +78,6 @@ class SphericalCauchy(Distribution):
         if "rho_logit" in self.__dict__:
             return rho_parts(None, self.rho_logit)
         return rho_parts(self.rho, None)
-
-    def expand(self, batch_shape: _size, _instance=None) -> SphericalCauchy:
-        new = self._get_checked_instance(SphericalCauchy, _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.loc = self.loc.expand(*batch_shape, self.dim)
-        name = "rho_logit" if "rho_logit" in self.__dict__ else "rho"
-        new.__dict__[name] = self.__dict__[name].expand(batch_shape)
-        super(SphericalCauchy, new).__init__(batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)
@@ -129,23 +113,12 @@ class SphericalCauchy(Distribution):
             return kl_uniform(self.dim, rho_logit=self.rho_logit)
         return kl_uniform(self.dim, self.rho)
 
-    def entropy(self) -> torch.Tensor:
-        return log_sphere_area(self.dim) - self.kl_to_uniform()
-
-    @property
-    def mode(self) -> torch.Tensor:
-        return self.loc
-
     @property
     def mean_resultant_length(self) -> torch.Tensor:
         """m(ρ) = E[μᵀx] = ρ + (1-ρ²) g_p'(ρ)/2, shape batch_shape."""
         rho, rho_bar, _ = self._parts
         _, dg = log_moments(self.dim, rho, rho_bar)
         return rho + rho_bar * (1 + rho) * dg / 2
-
-    @property
-    def mean(self) -> torch.Tensor:
-        return self.mean_resultant_length.unsqueeze(-1) * self.loc
 
     @property
     def variance(self) -> torch.Tensor:

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from torch.distributions import Distribution, constraints
+from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
 from torch.types import _size
 
 from ..special.bessel import BesselTerms
 from ..special.vmf import kl_from_terms, log_f_scaled_from_terms, ratio_from_terms, vmf_terms
 from ..special.vmf_sampling import ds_dkappa, wood_sample
-from .axial import axial_variance, broadcast_params, place_around
+from .axial import AxialDistribution, axial_variance, broadcast_params, place_around
 from .constraints import unit_sphere
 from .uniform import log_sphere_area
 
@@ -35,7 +35,7 @@ class _ImplicitS(torch.autograd.Function):
         return grad * ds_dkappa(ctx.dim, kappa, s, ratio_comp), None, None, None
 
 
-class VonMisesFisher(Distribution):
+class VonMisesFisher(AxialDistribution):
     r"""von Mises–Fisher distribution vMF(μ, κ) on the unit sphere S^{p-1} of R^p.
 
     Density w.r.t. surface area: C_p(κ) exp(κ μᵀx), C_p(κ) = κ^{p/2-1} / ((2π)^{p/2} I_{p/2-1}(κ)).
@@ -54,8 +54,7 @@ class VonMisesFisher(Distribution):
         "loc": unit_sphere,
         "concentration": constraints.nonnegative,
     }
-    support = unit_sphere
-    has_rsample = True
+    _params = ("concentration",)
 
     def __init__(self, loc: torch.Tensor, concentration: torch.Tensor | float, *,
                  validate_args: bool | None = None) -> None:
@@ -63,23 +62,9 @@ class VonMisesFisher(Distribution):
             "VonMisesFisher", loc, concentration)
         super().__init__(batch_shape, torch.Size([loc.shape[-1]]), validate_args=validate_args)
 
-    @property
-    def dim(self) -> int:
-        """Ambient dimension p."""
-        return self.event_shape[0]
-
     @lazy_property
     def _terms(self) -> BesselTerms:
         return vmf_terms(self.dim, self.concentration)
-
-    def expand(self, batch_shape: _size, _instance=None) -> VonMisesFisher:
-        new = self._get_checked_instance(VonMisesFisher, _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.loc = self.loc.expand(*batch_shape, self.dim)
-        new.concentration = self.concentration.expand(batch_shape)
-        super(VonMisesFisher, new).__init__(batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def rsample(self, sample_shape: _size = _NO_SHAPE) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)[:-1]
@@ -100,21 +85,10 @@ class VonMisesFisher(Distribution):
         """KL(self ‖ uniform on S^{p-1}), shape batch_shape."""
         return kl_from_terms(self.concentration, self._terms)
 
-    def entropy(self) -> torch.Tensor:
-        return log_sphere_area(self.dim) - self.kl_to_uniform()
-
-    @property
-    def mode(self) -> torch.Tensor:
-        return self.loc
-
     @property
     def mean_resultant_length(self) -> torch.Tensor:
         """A_p(κ) = E[μᵀx] = I_{p/2}(κ)/I_{p/2-1}(κ), shape batch_shape."""
         return ratio_from_terms(self.dim, self.concentration, self._terms)
-
-    @property
-    def mean(self) -> torch.Tensor:
-        return self.mean_resultant_length.unsqueeze(-1) * self.loc
 
     @property
     def variance(self) -> torch.Tensor:
