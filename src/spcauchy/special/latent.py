@@ -38,7 +38,8 @@ class _Latent(torch.autograd.Function):
         loc, norm, dkl, *saved = ctx.saved_tensors
         grad_h = grad_eta = None
         if grad_z is not None:
-            grad_loc, grad_eta = mobius_backward(grad_z, loc, tuple(saved), True, True)
+            grad_loc, grad_eta = mobius_backward(grad_z, loc, tuple(saved), True, True,
+                                                 unit_loc=True)
             grad_loc = grad_loc.sum_to_size(loc.shape)
             grad_eta = grad_eta.sum_to_size(dkl.shape)
             radial = torch.linalg.vecdot(grad_loc, loc).unsqueeze(-1)

@@ -51,12 +51,19 @@ def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
     return x, (x, norm, v, c_g, rho * k * two_over_s, d_mu, d_v)
 
 
-def mobius_backward(grad: Tensor, loc: Tensor, saved: tuple[Tensor, ...], need_loc: bool,
-                    need_param: bool) -> tuple[Tensor | None, Tensor | None]:
-    """(∂L/∂loc, ∂L/∂param) broadcast to the sample shape (callers reduce with sum_to_size)."""
+def mobius_backward(
+    grad: Tensor, loc: Tensor, saved: tuple[Tensor, ...], need_loc: bool, need_param: bool,
+    unit_loc: bool = False,
+) -> tuple[Tensor | None, Tensor | None]:
+    """(∂L/∂loc, ∂L/∂param) broadcast to the sample shape (callers reduce with sum_to_size).
+
+    ``unit_loc``: the caller only keeps the part of ∂L/∂loc tangent to the sphere at loc (it
+    normalized loc itself). Then x stays on the sphere for every perturbation that matters, its
+    Jacobian is orthogonal to x, and the backward of the projection x/‖x‖ can be skipped.
+    """
     x, norm, v, c_g, c_v, d_mu, d_v = saved
-    # through the projection x/‖x‖ (the identity on the sphere, not off it when loc is not unit)
-    grad = torch.addcmul(grad, torch.linalg.vecdot(grad, x).unsqueeze(-1), x, value=-1) / norm
+    if not unit_loc:  # through the projection x/‖x‖ (the identity on the sphere, not off it)
+        grad = torch.addcmul(grad, torch.linalg.vecdot(grad, x).unsqueeze(-1), x, value=-1) / norm
     g_v = torch.linalg.vecdot(grad, v).unsqueeze(-1)
     grad_loc = torch.addcmul(c_g * grad, c_v * g_v, v, value=-1) if need_loc else None
     grad_param = None
