@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
 from mnist_fake import write_fake_mnist
 from spcauchy import checkpoint
 
@@ -36,6 +34,8 @@ def test_two_process_gloo_run_and_resume(tmp_path):
     b = checkpoint.load(tmp_path / "part" / "last.pt")
     assert len(a["rng"]) == 2  # one RNG state per process
     assert a["state"]["history"][-1]["epoch"] == 2
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    diffs = {k: (a["model"][k] - b["model"][k]).abs().max().item() for k in a["model"]}
+    assert all(v == 0 for v in diffs.values()), f"resume differs from the full run: {diffs}"
     # 101 examples: each process trains on 50 (one dropped so both take 5 steps of 10).
-    assert (tmp_path / "full" / "metrics.csv").read_text().count("\n") == 3
+    csv_text = (tmp_path / "full" / "metrics.csv").read_text()
+    assert csv_text.count("\n") == 3, csv_text
