@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution
+from torch.distributions import Distribution, constraints
 from torch.types import _size
 
 from .constraints import unit_sphere
@@ -63,6 +63,23 @@ class AxialDistribution(Distribution):
     @property
     def mean(self) -> Tensor:
         return self.mean_resultant_length.unsqueeze(-1) * self.loc
+
+
+class ConcentrationDistribution(AxialDistribution):
+    """An axial family with parameters ``loc`` (unit vectors, (..., p)) and ``concentration``
+    (κ ≥ 0, shape (...) broadcast with loc[..., 0]); κ = 0 is the uniform distribution."""
+
+    arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {
+        "loc": unit_sphere,
+        "concentration": constraints.nonnegative,
+    }
+    _params = ("concentration",)
+
+    def __init__(self, loc: Tensor, concentration: Tensor | float, *,
+                 validate_args: bool | None = None) -> None:
+        self.loc, self.concentration, batch_shape = broadcast_params(
+            type(self).__name__, loc, concentration)
+        super().__init__(batch_shape, torch.Size([loc.shape[-1]]), validate_args=validate_args)
 
 
 def broadcast_params(name: str, loc: Tensor, concentration: Tensor | float,

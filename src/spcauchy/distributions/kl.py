@@ -6,10 +6,9 @@ import torch
 from torch.distributions.kl import register_kl
 
 from ..special.spcauchy_kl import kl_uniform
-from .power_spherical import PowerSpherical
+from .axial import AxialDistribution
 from .spherical_cauchy import SphericalCauchy
 from .uniform import HypersphericalUniform
-from .von_mises_fisher import VonMisesFisher
 
 
 def _check_dims(p: int, q: int) -> None:
@@ -17,8 +16,9 @@ def _check_dims(p: int, q: int) -> None:
         raise ValueError(f"KL between distributions on spheres of different dimension ({p} vs {q})")
 
 
-@register_kl(SphericalCauchy, HypersphericalUniform)
-def _kl_spcauchy_uniform(p: SphericalCauchy, q: HypersphericalUniform) -> torch.Tensor:
+@register_kl(AxialDistribution, HypersphericalUniform)
+def _kl_axial_uniform(p: AxialDistribution, q: HypersphericalUniform) -> torch.Tensor:
+    """spCauchy, vMF and Power Spherical: each family's own exact ``kl_to_uniform``."""
     _check_dims(p.dim, q.dim)
     kl = p.kl_to_uniform()
     return kl.expand(torch.broadcast_shapes(kl.shape, q.batch_shape))
@@ -53,17 +53,3 @@ def _kl_spcauchy_spcauchy(p: SphericalCauchy, q: SphericalCauchy) -> torch.Tenso
     # logit r = log r - log(1-r), 1-r = (1-r²)/(1+r), 1-r² = c/(‖a-b‖²+c)
     logit = 0.5 * (log_d2 - log_total) - (log_c - log_total - torch.log1p(r))
     return kl_uniform(p.dim, rho_logit=logit)
-
-
-@register_kl(VonMisesFisher, HypersphericalUniform)
-def _kl_vmf_uniform(p: VonMisesFisher, q: HypersphericalUniform) -> torch.Tensor:
-    _check_dims(p.dim, q.dim)
-    kl = p.kl_to_uniform()
-    return kl.expand(torch.broadcast_shapes(kl.shape, q.batch_shape))
-
-
-@register_kl(PowerSpherical, HypersphericalUniform)
-def _kl_power_spherical_uniform(p: PowerSpherical, q: HypersphericalUniform) -> torch.Tensor:
-    _check_dims(p.dim, q.dim)
-    kl = p.kl_to_uniform()
-    return kl.expand(torch.broadcast_shapes(kl.shape, q.batch_shape))

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
-from torch.distributions import constraints
 from torch.types import _size
 
 from ..special.power_spherical import ps_beta, ps_kl_uniform, ps_log_normalizer
-from .axial import AxialDistribution, axial_variance, broadcast_params, place_around
-from .constraints import unit_sphere
+from .axial import ConcentrationDistribution, axial_variance, place_around
 
 _NO_SHAPE = torch.Size()
 
 
-class PowerSpherical(AxialDistribution):
+class PowerSpherical(ConcentrationDistribution):
     r"""Power Spherical distribution PS(μ, κ) on the unit sphere S^{p-1} of R^p.
 
     Density w.r.t. surface area: C(κ) (1 + μᵀx)^κ; (1 + μᵀx)/2 ~ Beta(β + κ, β), β = (p-1)/2.
@@ -28,18 +24,6 @@ class PowerSpherical(AxialDistribution):
         loc: mean direction μ, unit vectors of shape (..., p).
         concentration: κ ≥ 0, shape (...), broadcast with loc[..., 0].
     """
-
-    arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {
-        "loc": unit_sphere,
-        "concentration": constraints.nonnegative,
-    }
-    _params = ("concentration",)
-
-    def __init__(self, loc: torch.Tensor, concentration: torch.Tensor | float, *,
-                 validate_args: bool | None = None) -> None:
-        self.loc, self.concentration, batch_shape = broadcast_params(
-            "PowerSpherical", loc, concentration)
-        super().__init__(batch_shape, torch.Size([loc.shape[-1]]), validate_args=validate_args)
 
     def rsample(self, sample_shape: _size = _NO_SHAPE) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)[:-1]

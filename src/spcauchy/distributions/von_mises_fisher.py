@@ -3,18 +3,14 @@ reparameterized gradients for every p."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
-from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
 from torch.types import _size
 
 from ..special.bessel import BesselTerms
 from ..special.vmf import kl_from_terms, log_f_scaled_from_terms, ratio_from_terms, vmf_terms
 from ..special.vmf_sampling import ds_dkappa, wood_sample
-from .axial import AxialDistribution, axial_variance, broadcast_params, place_around
-from .constraints import unit_sphere
+from .axial import ConcentrationDistribution, axial_variance, place_around
 from .uniform import log_sphere_area
 
 _NO_SHAPE = torch.Size()
@@ -35,7 +31,7 @@ class _ImplicitS(torch.autograd.Function):
         return grad * ds_dkappa(ctx.dim, kappa, s, ratio_comp), None, None, None
 
 
-class VonMisesFisher(AxialDistribution):
+class VonMisesFisher(ConcentrationDistribution):
     r"""von Mises–Fisher distribution vMF(μ, κ) on the unit sphere S^{p-1} of R^p.
 
     Density w.r.t. surface area: C_p(κ) exp(κ μᵀx), C_p(κ) = κ^{p/2-1} / ((2π)^{p/2} I_{p/2-1}(κ)).
@@ -49,18 +45,6 @@ class VonMisesFisher(AxialDistribution):
         loc: mean direction μ, unit vectors of shape (..., p).
         concentration: κ ≥ 0, shape (...), broadcast with loc[..., 0].
     """
-
-    arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {
-        "loc": unit_sphere,
-        "concentration": constraints.nonnegative,
-    }
-    _params = ("concentration",)
-
-    def __init__(self, loc: torch.Tensor, concentration: torch.Tensor | float, *,
-                 validate_args: bool | None = None) -> None:
-        self.loc, self.concentration, batch_shape = broadcast_params(
-            "VonMisesFisher", loc, concentration)
-        super().__init__(batch_shape, torch.Size([loc.shape[-1]]), validate_args=validate_args)
 
     @lazy_property
     def _terms(self) -> BesselTerms:
