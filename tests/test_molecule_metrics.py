@@ -1,6 +1,5 @@
 """Molecule metrics on tiny hand-checked examples (RDKit runs in the default test run)."""
 
-import importlib.metadata
 import math
 from collections import Counter
 
@@ -9,6 +8,7 @@ import torch
 from rdkit import DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
+from packages import needs
 from spcauchy.metrics import molecules as M
 from spcauchy.metrics.table import (
     REFERENCE_ROW,
@@ -18,16 +18,7 @@ from spcauchy.metrics.table import (
     reference_set,
 )
 
-
-def _installed(package: str) -> bool:
-    try:
-        importlib.metadata.distribution(package)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-needs_molsets = pytest.mark.skipif(not _installed("molsets"), reason="molsets not installed")
+needs_molsets = needs("molsets")
 
 ASPIRIN, PARACETAMOL, IBUPROFEN = "CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", \
     "CC(C)Cc1ccc(C(C)C(=O)O)cc1"

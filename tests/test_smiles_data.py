@@ -1,11 +1,11 @@
 """SMILES data: package files, counted skipping of bad molecules, seeded subsets, batching."""
 
-import importlib.metadata
 
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from packages import needs
 from spcauchy.data.smiles import (
     SmilesDataset,
     load_smiles,
@@ -14,15 +14,6 @@ from spcauchy.data.smiles import (
     select_smiles,
 )
 from spcauchy.data.tokenizer import Tokenizer
-
-
-def _installed(package: str) -> bool:
-    try:
-        importlib.metadata.distribution(package)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
 
 GOOD = ["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "O=C=O"]
 BAD = ["C1CC", "xyz", "", "c1cccc1", "C(C"]  # unclosed ring, junk, empty, bad aromatic, branch
@@ -81,7 +72,7 @@ def test_dataset_and_collate_pad_with_bos_eos():
     assert pad_batch([ds[0]], tok.pad_id).tokens.shape == (1, len(ds[0]))
 
 
-@pytest.mark.skipif(not _installed("molsets"), reason="molsets data not installed")
+@needs("molsets")
 def test_moses_split_sizes():
     assert len(load_smiles("moses", "test")) == 176074
     assert len(load_smiles("moses", "test_scaffolds")) == 176225
@@ -91,7 +82,7 @@ def test_moses_split_sizes():
     assert len(kept) == 500 and set(kept) <= set(train)
 
 
-@pytest.mark.skipif(not _installed("qm9pack"), reason="qm9pack data not installed")
+@needs("qm9pack")
 def test_qm9_split_is_fixed_and_disjoint():
     train, test = load_smiles("qm9", "train"), load_smiles("qm9", "test")
     assert len(train) + len(test) == 130831

@@ -1,10 +1,10 @@
 """Tokenizer: token boundaries, exact round trips, vocabulary files, SELFIES option."""
 
-import importlib.metadata
 import json
 
 import pytest
 
+from packages import needs
 from spcauchy.data.tokenizer import SPECIAL_TOKENS, UNK, Tokenizer, split_smiles
 
 HAND_WRITTEN = [
@@ -99,15 +99,8 @@ def test_invalid_arguments():
         Tokenizer(["C", "C"])
 
 
-def _moses_installed() -> bool:
-    try:
-        importlib.metadata.distribution("molsets")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
 
-
-@pytest.mark.skipif(not _moses_installed(), reason="molsets data not installed")
+@needs("molsets")
 def test_round_trip_on_moses():
     from spcauchy.data.smiles import load_smiles, select_smiles
 
