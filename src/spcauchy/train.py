@@ -11,6 +11,7 @@ uninterrupted one exactly.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from collections.abc import Callable
@@ -22,15 +23,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint
-from .config import Config, ConfigError
-from .data import DATASETS, DataBundle, Split
+from .config import Config, ConfigError, apply
+from .data import DATASETS, DataBundle, Examples
 from .distributed import Context, all_sum, gather_objects, setup
 from .progress import progress
 from .vae import build_model
+from .vae.annealing import kl_weight
 
 TERMS = ("loss", "recon", "kl", "elbo")
 # Config fields that may change between an interrupted run and its resumption.
-RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "eval_limit"}
+RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "samples", "temperature"}
 
 OPTIMIZERS: dict[str, Callable[[Any, Config], torch.optim.Optimizer]] = {
     "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
@@ -42,9 +44,12 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN/Inf; the parameters were not updated and no checkpoint was written."""
 
 
-def run_epoch(model: nn.Module, split: Split, cfg: Config, ctx: Context, epoch: int,
+def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoch: int,
               optimizer: torch.optim.Optimizer | None = None) -> dict[str, float]:
     """One pass over this process's shard; returns example-weighted means over all processes.
+
+    The reported loss is the negative ELBO; training descends the KL-annealed objective (see
+    ``spcauchy.vae.annealing``), whose weight β is a function of the global step.
 
     In training the step's statistics are summed across processes *before* the optimizer step,
     so a non-finite loss on any process stops every process before a parameter changes.
@@ -65,8 +70,11 @@ def run_epoch(model: nn.Module, split: Split, cfg: Config, ctx: Context, epoch: 
         stats = torch.stack([out[k].detach().double() * n for k in TERMS]
                             + [torch.tensor(float(n), dtype=torch.float64, device=ctx.device)])
         if train:
+            # annealed objective -(recon term) - β KL; with β = 1 it is exactly out["loss"]
+            beta = kl_weight(epoch * n_steps + step, schedule=cfg.kl_schedule,
+                             warmup_steps=cfg.kl_warmup, start=cfg.kl_start)
             optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
+            (out["loss"] + (beta - 1.0) * out["kl"]).backward()
             stats = all_sum(stats, ctx)
             if not torch.isfinite(stats).all():
                 means = (stats[:-1] / stats[-1]).tolist()
@@ -131,6 +139,10 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False,
     ctx = setup(cfg.device)
     torch.manual_seed(cfg.seed)
     data = data or DATASETS[cfg.dataset](cfg)
+    cfg = apply(cfg, data.config, source="data")
+    if ctx.main and data.info:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "data.json").write_text(json.dumps(data.info, indent=2) + "\n")
     model = build_model(cfg).to(ctx.device)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
     scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config import Config
-from . import mnist
-from .split import DataBundle, Split
+from . import mnist, smiles
+from .split import DataBundle, Examples, Split
 
+# Data seeds are constants: every run is scored on the same binary test images, and every run of
+# a SMILES preset sees the same molecules.
 DATASETS: dict[str, Callable[[Config], DataBundle]] = {
-    # The binarization seed is a constant: every run is scored on the same binary test images.
     "mnist": lambda cfg: mnist.load(cfg.data_path, binarize=cfg.binarize,
                                     train_limit=cfg.train_limit),
+    "smiles": lambda cfg: smiles.load_bundle(cfg.source, n_train=cfg.train_limit,
+                                             max_len=cfg.max_len,
+                                             representation=cfg.representation,
+                                             vocab=cfg.vocab, n_test=cfg.eval_limit),
 }
 
-__all__ = ["DATASETS", "DataBundle", "Split"]
+__all__ = ["DATASETS", "DataBundle", "Examples", "Split"]

@@ -13,15 +13,17 @@ import gzip
 import importlib.metadata
 import io
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
-from .tokenizer import Tokenizer, get_representation
+from .split import DataBundle, shard_order
+from .tokenizer import SPECIAL_TOKENS, Tokenizer, get_representation
 
 _INSTALL_HINT = {
     "molsets": "pip install --no-deps molsets==0.3.1",
@@ -191,3 +193,65 @@ def pad_batch(items: Sequence[torch.Tensor], pad_id: int) -> TokenBatch:
     lengths = torch.tensor([len(x) for x in items], dtype=torch.long)
     tokens = torch.nn.utils.rnn.pad_sequence(list(items), batch_first=True, padding_value=pad_id)
     return TokenBatch(tokens, lengths)
+
+
+@dataclass
+class TokenSplit:
+    """Molecules as padded token rows ``x`` (N, T) int64 and their source strings ``smiles``."""
+
+    x: Tensor
+    smiles: list[str]
+    pad_id: int = 0
+
+    @classmethod
+    def encode(cls, smiles: Sequence[str], tokenizer: Tokenizer) -> TokenSplit:
+        ids = [torch.tensor(tokenizer.encode(s), dtype=torch.long) for s in smiles]
+        return cls(pad_batch(ids, tokenizer.pad_id).tokens, list(smiles), tokenizer.pad_id)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def head(self, n: int) -> TokenSplit:
+        return TokenSplit(self.x[:n], self.smiles[:n], self.pad_id)
+
+    def batches(self, batch_size: int, *, seed: int = 0, epoch: int = 0, shuffle: bool = False,
+                rank: int = 0, world: int = 1) -> Iterator[dict[str, Tensor]]:
+        """Yield {"x": tokens (B, T_b)}, cut to the longest molecule of the batch (see
+        ``shard_order``)."""
+        order = shard_order(len(self), seed=seed, epoch=epoch, shuffle=shuffle, rank=rank,
+                            world=world)
+        for start in range(0, len(order), batch_size):
+            x = self.x[order[start:start + batch_size]]
+            yield {"x": x[:, : int((x != self.pad_id).sum(1).max())]}
+
+
+# Validation molecules are held out of the selected training subset: 5%, at most this many.
+MAX_VAL = 5000
+
+
+def load_bundle(source: str, *, n_train: int, max_len: int, representation: str = "smiles",
+                vocab: Sequence[str] = (), n_test: int = 0, seed: int = 0) -> DataBundle:
+    """Train / validation / test token splits of a seeded subset of ``source``.
+
+    ``n_train`` molecules (0: all) of at most ``max_len`` tokens train the model and a further
+    5% (≤ ``MAX_VAL``) validate it, all from the source's train split; test molecules come from
+    its test split (``n_test``: the first n selected, 0: all). The vocabulary is ``vocab`` or,
+    if empty, the tokens of the training molecules; test tokens outside it become ``<unk>``.
+    ``config`` of the bundle records the vocabulary and the selection counts.
+    """
+    pool = load_smiles(source, "train")
+    n_val = min(MAX_VAL, max(1, (n_train or len(pool)) // 20))
+    picked, stats = select_smiles(pool, n=(n_train + n_val) if n_train else None,
+                                  max_len=max_len, seed=seed, representation=representation)
+    if len(picked) < 2:
+        raise ValueError(f"only {len(picked)} usable molecules in {source} train")
+    n_val = min(n_val, len(picked) // 2)
+    train, val = picked[:-n_val], picked[-n_val:]
+    test, test_stats = select_smiles(load_smiles(source, "test"), n=n_test or None, max_len=max_len,
+                            seed=seed, representation=representation)
+    tok = (Tokenizer(vocab, representation) if vocab
+           else Tokenizer.from_smiles(train, representation))
+    splits = [TokenSplit.encode(part, tok) for part in (train, val, test)]
+    return DataBundle(*splits, config={"vocab": tok.itos[len(SPECIAL_TOKENS):]},
+                      info={"train_selection": stats.as_dict(), "n_val": n_val,
+                            "test_selection": test_stats.as_dict()})

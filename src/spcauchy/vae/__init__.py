@@ -7,15 +7,16 @@ from collections.abc import Callable
 from torch import nn
 
 from ..config import Config, ConfigError
-from . import mnist
+from . import mnist, smiles
 from .latents import LATENTS, LatentFamily
-from .model import BernoulliVAE
+from .model import VAE, BernoulliVAE
 from .objectives import elbo_terms, importance_log_likelihood
 
 # (dataset, model) → builder; a new dataset registers its own models here.
 MODELS: dict[tuple[str, str], Callable[[Config], nn.Module]] = {
     ("mnist", "mlp"): mnist.mlp_vae,
     ("mnist", "cnn"): mnist.cnn_vae,
+    ("smiles", "gru"): smiles.gru_vae,
 }
 
 
@@ -32,5 +33,5 @@ def build_model(cfg: Config) -> nn.Module:
     return MODELS[key](cfg)
 
 
-__all__ = ["LATENTS", "MODELS", "BernoulliVAE", "LatentFamily", "build_model", "elbo_terms",
+__all__ = ["LATENTS", "MODELS", "VAE", "BernoulliVAE", "LatentFamily", "build_model", "elbo_terms",
            "importance_log_likelihood"]

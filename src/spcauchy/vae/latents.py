@@ -35,6 +35,7 @@ class LatentFamily(Protocol):
     def prior(self, d: int, like: Tensor) -> Distribution: ...
     def ambient(self, d: int) -> int: ...
     def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]: ...
+    def path(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor: ...
 
 
 class _Sampling:
@@ -65,6 +66,11 @@ class NormalLatent(_Sampling):
         zero = torch.zeros(d, dtype=like.dtype, device=like.device)
         return Independent(Normal(zero, torch.ones_like(zero)), 1)
 
+    def path(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+        """Straight line between a, b (D,) at times t (T,) → (T, D)."""
+        t = t.unsqueeze(-1)
+        return (1 - t) * a + t * b
+
 
 class SphericalLatent(_Sampling):
     """Shared base of the spherical families: μ = h[:d+1]/‖h[:d+1]‖, uniform prior on S^d."""
@@ -82,6 +88,12 @@ class SphericalLatent(_Sampling):
 
     def direction(self, h: Tensor, d: int) -> Tensor:
         return F.normalize(h[..., : d + 1], dim=-1)
+
+    def path(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+        """Great circle between unit vectors a, b (D,) at times t (T,) → (T, D)."""
+        omega = torch.arccos((a * b).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+        t = t.unsqueeze(-1)
+        return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
 class SpCauchyLatent(SphericalLatent):

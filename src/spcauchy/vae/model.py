@@ -1,7 +1,8 @@
-"""A VAE with a pluggable latent family: encoder → q(z|x) (from ``LATENTS``) → decoder → p(x|z).
+"""VAEs with a pluggable latent family: encoder → q(z|x) (from ``LATENTS``) → decoder → p(x|z).
 
-The training loop only needs ``model(batch) -> {"loss", "recon", "kl", "elbo"}`` (scalars), so
-any dataset's VAE plugs into the same loop by providing that method.
+The training loop only needs ``model(batch) -> {"loss", "recon", "kl", "elbo"}`` (scalars);
+``VAE`` provides it (and evaluation's posterior, prior and IS log-likelihood) for any model that
+says how to encode x and how to score x given z.
 """
 
 from __future__ import annotations
@@ -15,7 +16,51 @@ from .latents import LATENTS
 from .objectives import elbo_terms, importance_log_likelihood
 
 
-class BernoulliVAE(nn.Module):
+class VAE(nn.Module):
+    """The ELBO machinery every model shares; a subclass provides the networks.
+
+    Subclasses implement ``encode(x) -> h`` (B, n_params(d)) and ``log_lik(x, z) -> (m, B)`` for
+    z of shape (m, B, D). The posterior is built here and only here, from ``LATENTS[family]``.
+    """
+
+    def __init__(self, family: str, latent_dim: int):
+        super().__init__()
+        if family not in LATENTS:
+            raise ValueError(f"family must be one of {', '.join(LATENTS)}, got {family!r}")
+        self.latent, self.d = LATENTS[family], latent_dim
+
+    def encode(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def log_lik(self, x: Tensor, z: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def posterior(self, x: Tensor) -> Distribution:
+        return self.latent.posterior(self.encode(x), self.d)
+
+    def prior(self, like: Tensor) -> Distribution:
+        """p(z) with the dtype and device of the floating tensor ``like``."""
+        return self.latent.prior(self.d, like)
+
+    def terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Per-example ELBO terms (B,) from one posterior sample."""
+        h = self.encode(x)
+        z, kl = self.latent.sample_and_kl(h, self.d, self.prior(h))
+        return elbo_terms(z, kl, lambda z: self.log_lik(x, z))
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        means = {k: v.mean() for k, v in self.terms(batch["x"]).items()}
+        means["loss"] = -means["elbo"]
+        return means
+
+    def log_likelihood(self, x: Tensor, k: int, chunk: int = 100) -> Tensor:
+        """Importance-sampled log p(x), shape (B,)."""
+        h = self.encode(x)
+        q = self.latent.posterior(h, self.d)
+        return importance_log_likelihood(q, self.prior(h), lambda z: self.log_lik(x, z), k, chunk)
+
+
+class BernoulliVAE(VAE):
     """VAE with log p(x|z) = -BCE(decoder(z), x) summed over the event dims of x.
 
     On binary pixels this is the Bernoulli log-likelihood; on grey levels it is the summed-BCE
@@ -28,17 +73,11 @@ class BernoulliVAE(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, family: str, latent_dim: int):
-        super().__init__()
-        if family not in LATENTS:
-            raise ValueError(f"family must be one of {', '.join(LATENTS)}, got {family!r}")
+        super().__init__(family, latent_dim)
         self.encoder, self.decoder = encoder, decoder
-        self.latent, self.d = LATENTS[family], latent_dim
 
-    def posterior(self, x: Tensor) -> Distribution:
-        return self.latent.posterior(self.encoder(x), self.d)
-
-    def prior(self, like: Tensor) -> Distribution:
-        return self.latent.prior(self.d, like)
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
 
     def logits(self, z: Tensor, event_shape: torch.Size) -> Tensor:
         """Decoder logits for z of shape (..., D) → (..., *event_shape)."""
@@ -50,18 +89,3 @@ class BernoulliVAE(nn.Module):
         logits = self.logits(z, x.shape[1:])
         bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
         return -bce.flatten(2).sum(-1)
-
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        """Per-example ELBO terms (B,) from one posterior sample."""
-        z, kl = self.latent.sample_and_kl(self.encoder(x), self.d, self.prior(x))
-        return elbo_terms(z, kl, lambda z: self.log_lik(x, z))
-
-    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        means = {k: v.mean() for k, v in self.terms(batch["x"]).items()}
-        means["loss"] = -means["elbo"]
-        return means
-
-    def log_likelihood(self, x: Tensor, k: int, chunk: int = 100) -> Tensor:
-        """Importance-sampled log p(x), shape (B,)."""
-        q = self.posterior(x)
-        return importance_log_likelihood(q, self.prior(x), lambda z: self.log_lik(x, z), k, chunk)

@@ -1,11 +1,12 @@
-"""GRU encoder / autoregressive GRU decoder for SMILES token sequences, latent-family agnostic.
+"""GRU encoder / autoregressive GRU decoder for SMILES token sequences, any latent family.
 
-The encoder maps tokens to ``h`` of size ``n_params`` (the latent family turns ``h`` into its
-posterior parameters); the decoder is conditioned on a latent ``z`` of size ``z_dim`` (the sample
-of that family: R^d for a Gaussian, a unit vector of R^p for spherical families). The model never
-sees the family.
+The encoder maps tokens to ``h`` of size ``n_params(d)`` (the latent family turns ``h`` into its
+posterior parameters); the decoder is conditioned on a latent ``z`` of size ``ambient(d)`` (R^d
+for a Gaussian, a unit vector of R^{d+1} for spherical families). The networks never look at the
+family; the ELBO, posterior and IS log-likelihood come from ``VAE``.
 
-Token layout (see ``spcauchy.data.smiles.TokenBatch``): ``[<bos>, t1 .. tn, <eos>, <pad> ..]``.
+Token layout (see ``spcauchy.data.smiles.TokenBatch``): ``[<bos>, t1 .. tn, <eos>, <pad> ..]``;
+``<pad>`` only ever follows ``<eos>``, so lengths are read off the tokens.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..config import Config, ConfigError
+from ..data.tokenizer import Tokenizer
+from .model import VAE
 
 
 def sequence_log_likelihood(logits: Tensor, targets: Tensor, pad_id: int) -> Tensor:
@@ -31,13 +36,12 @@ def reverse_within_length(tokens: Tensor, lengths: Tensor) -> Tensor:
     return tokens.gather(1, torch.where(src >= 0, src, pos))
 
 
-class SmilesVAE(nn.Module):
+class SmilesVAE(VAE):
     """Bidirectional GRU encoder + GRU decoder that sees z in its initial state and at every step.
 
     Args:
         vocab_size: number of token ids (special tokens included).
-        n_params: encoder output size (posterior parameters of the latent family).
-        z_dim: length of the latent vector fed to the decoder.
+        family: key of ``LATENTS``; latent_dim: manifold dimension d.
         pad_id, bos_id, unk_id, eos_id: special token ids of the tokenizer.
         embed_dim, hidden_dim, num_layers: sizes shared by encoder and decoder.
         word_dropout: training-time probability of replacing a decoder input token by ``<unk>``
@@ -47,8 +51,8 @@ class SmilesVAE(nn.Module):
     def __init__(
         self,
         vocab_size: int,
-        n_params: int,
-        z_dim: int,
+        family: str,
+        latent_dim: int,
         *,
         pad_id: int = 0,
         bos_id: int = 1,
@@ -59,8 +63,9 @@ class SmilesVAE(nn.Module):
         num_layers: int = 1,
         word_dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        for name, v in (("vocab_size", vocab_size), ("n_params", n_params), ("z_dim", z_dim),
+        super().__init__(family, latent_dim)
+        n_params, z_dim = self.latent.n_params(latent_dim), self.latent.ambient(latent_dim)
+        for name, v in (("vocab_size", vocab_size), ("latent_dim", latent_dim),
                         ("embed_dim", embed_dim), ("hidden_dim", hidden_dim),
                         ("num_layers", num_layers)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -80,13 +85,18 @@ class SmilesVAE(nn.Module):
         self.decoder_rnn = nn.GRU(embed_dim + z_dim, hidden_dim, num_layers, batch_first=True)
         self.to_logits = nn.Linear(hidden_dim, vocab_size)
 
-    def encode(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        """tokens (B, T) int64, lengths (B,) -> h (B, n_params); padding is never read.
+    def lengths(self, tokens: Tensor) -> Tensor:
+        """Tokens per row, ``<bos>`` and ``<eos>`` included: (B, T) -> (B,)."""
+        return (tokens != self.pad_id).sum(1)
+
+    def encode(self, tokens: Tensor) -> Tensor:
+        """tokens (B, T) int64 -> h (B, n_params); padding is never read.
 
         Bidirectional: the forward GRU reads each row left to right, the backward GRU reads it
         reversed within its length; each is taken at its last real step.
         """
-        last = (lengths.to(tokens.device) - 1).view(-1, 1, 1)
+        lengths = self.lengths(tokens)
+        last = (lengths - 1).view(-1, 1, 1)
         fwd, _ = self.encoder_fwd(self.embed(tokens))
         bwd, _ = self.encoder_bwd(self.embed(reverse_within_length(tokens, lengths)))
         h = [out.gather(1, last.expand(-1, 1, out.shape[-1])).squeeze(1) for out in (fwd, bwd)]
@@ -115,9 +125,12 @@ class SmilesVAE(nn.Module):
         out, _ = self.decoder_rnn(self._step_inputs(z, inputs), self._initial_state(z))
         return self.to_logits(out)
 
-    def log_likelihood(self, logits: Tensor, tokens: Tensor) -> Tensor:
-        """log p(x | z) per sequence: logits from ``decode_logits``, tokens (B, T) -> (B,)."""
-        return sequence_log_likelihood(logits, tokens[:, 1:], self.pad_id)
+    def log_lik(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x|z) per sequence (teacher forcing): x (B, T) tokens, z (m, B, D) -> (m, B)."""
+        m, b = z.shape[:2]
+        tokens = x.repeat(m, 1)
+        logits = self.decode_logits(z.reshape(m * b, -1), tokens)
+        return sequence_log_likelihood(logits, tokens[:, 1:], self.pad_id).view(m, b)
 
     @torch.no_grad()
     def generate(
@@ -157,3 +170,16 @@ class SmilesVAE(nn.Module):
                 break
             token = nxt.unsqueeze(1)
         return torch.stack(out, dim=1)
+
+
+def gru_vae(cfg: Config) -> SmilesVAE:
+    """The ``smiles/gru`` model: ``hidden = [H] * layers``; the vocabulary comes from the config."""
+    if not cfg.vocab:
+        raise ConfigError("the smiles model needs a vocabulary (vocab is filled in from the data)")
+    if len(set(cfg.hidden)) != 1:
+        raise ConfigError(f"hidden must repeat one GRU width per layer, got {cfg.hidden}")
+    tok = Tokenizer(cfg.vocab, cfg.representation)
+    return SmilesVAE(len(tok), cfg.family, cfg.latent_dim, pad_id=tok.pad_id, bos_id=tok.bos_id,
+                     eos_id=tok.eos_id, unk_id=tok.unk_id, embed_dim=cfg.embed_dim,
+                     hidden_dim=cfg.hidden[0], num_layers=len(cfg.hidden),
+                     word_dropout=cfg.word_dropout)

@@ -1,0 +1,128 @@
+"""SMILES VAEs through the shared loop and CLI: a training step per family on real MOSES molecules,
+resume, sampling shapes, interpolation, evaluation with the metric table, and the report."""
+
+import json
+
+import pytest
+import torch
+
+from packages import needs
+from spcauchy import checkpoint
+from spcauchy.cli import main
+from spcauchy.config import ConfigError, load
+from spcauchy.data.smiles import TokenSplit, load_bundle
+from spcauchy.data.tokenizer import Tokenizer
+from spcauchy.evaluate import load_run
+from spcauchy.molecules import (
+    check_same_data,
+    encode_smiles,
+    interpolate,
+    sample,
+    tokenizer_of,
+)
+from spcauchy.train import train
+from spcauchy.vae import LATENTS
+
+pytestmark = needs("molsets")
+
+TINY = ["train_limit=120", "eval_limit=12", "hidden=[16]", "embed_dim=8", "latent_dim=3",
+        "epochs=1", "batch_size=32", "progress=false", "kl_warmup=4"]
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle("moses", n_train=120, max_len=100, n_test=12)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smiles") / "run"
+    assert main(["train", "--preset", "smiles-moses", "--out", str(out),
+                 *(a for kv in TINY for a in ("--set", kv))]) == 0
+    return out
+
+
+def test_bundle_is_fixed_and_counted(bundle):
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (120, 6, 12)
+    again = load_bundle("moses", n_train=120, max_len=100, n_test=12)
+    assert again.train.smiles == bundle.train.smiles  # the subset does not depend on the run
+    assert bundle.info["train_selection"]["kept"] == 126
+    tok = Tokenizer(bundle.config["vocab"])
+    assert all(tok.decode(row.tolist()) == s
+               for row, s in zip(bundle.train.x, bundle.train.smiles, strict=True))
+    batch = next(bundle.train.batches(7))["x"]
+    assert batch.shape[0] == 7 and (batch[:, -1] != 0).any()  # cut to the longest molecule
+
+
+@pytest.mark.parametrize("family", list(LATENTS))
+def test_one_training_epoch_per_family(family, bundle, tmp_path):
+    cfg = load("smiles-moses", [*TINY, f"family={family}"])
+    history = train(cfg, tmp_path / family, data=bundle)
+    assert len(history) == 1
+    assert all(torch.isfinite(torch.tensor(v)) for v in history[0].values())
+    saved = checkpoint.load(tmp_path / family / "last.pt")["config"]
+    assert saved["vocab"] == bundle.config["vocab"]  # the model can be rebuilt without data
+
+
+def test_resume_with_the_vocabulary_from_the_checkpoint(run, tmp_path):
+    assert main(["train", "--preset", "smiles-moses", "--out", str(run), "--resume",
+                 *(a for kv in TINY for a in ("--set", kv)), "--set", "epochs=2"]) == 0
+    assert len(checkpoint.load(run / "last.pt")["state"]["history"]) == 2
+
+
+def test_sampling_shapes_and_temperature(run):
+    cfg, model = load_run(run)
+    tok = tokenizer_of(cfg)
+    s1 = sample(model, tok, 25, max_len=12, temperature=1.0, seed=3, batch_size=10)
+    assert len(s1) == 25 and all(isinstance(s, str) for s in s1)
+    assert s1 == sample(model, tok, 25, max_len=12, temperature=1.0, seed=3, batch_size=10)
+    greedy = sample(model, tok, 5, max_len=12, temperature=0.0)
+    assert len(greedy) == 5
+    with pytest.raises(ValueError, match="n must"):
+        sample(model, tok, 0, max_len=12)
+
+
+def test_interpolation_ends_and_errors(run):
+    cfg, model = load_run(run)
+    tok = tokenizer_of(cfg)
+    path = interpolate(model, tok, "CCO", "c1ccccc1O", 5, max_len=30)
+    assert len(path) == 5
+    with pytest.raises(ValueError, match="not a valid SMILES"):
+        encode_smiles(tok, ["C1CC"])
+    with pytest.raises(ValueError, match="outside the model's vocabulary"):
+        encode_smiles(tok, ["C[Xe]"])
+    assert isinstance(encode_smiles(tok, ["CCO"]), TokenSplit)
+
+
+def test_cli_sample_interpolate_evaluate_report(run, tmp_path, capsys):
+    smi = tmp_path / "x.smi"
+    assert main(["sample", str(run), "-n", "30", "--out", str(smi)]) == 0
+    assert len(smi.read_text().splitlines()) == 30
+    png = tmp_path / "path.png"
+    assert main(["interpolate", str(run), "CCO", "c1ccccc1O", "--steps", "4",
+                 "--out", str(png)]) == 0
+    assert png.stat().st_size > 0 and "valid between the ends" in capsys.readouterr().out
+    assert main(["interpolate", str(run), "CCO", "C1CC"]) == 2
+    assert "not a valid SMILES" in capsys.readouterr().err
+    table = tmp_path / "table.md"
+    assert main(["evaluate", str(run), "--k", "3", "--samples", "40", "--reference-size", "60",
+                 "--table", str(table)]) == 0
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert {"recon_accuracy", "interp_valid", "active_units_scaled", "log_lik"} <= set(metrics)
+    assert 0.0 <= metrics["recon_accuracy"] <= 1.0 and metrics["n"] == 12
+    text = table.read_text()
+    assert "train subsample" in text and "FCD/Test" in text and "SNN/TestSF" in text
+    assert "recon_accuracy" in text.split("prior samples")[0]  # held-out table first
+    rows = json.loads(table.with_suffix(".json").read_text())
+    assert rows["train subsample"]["valid"] == 1.0
+    assert (tmp_path / "table.run.smi").exists()
+    html = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(html)]) == 0
+    assert "interpolation" in html.read_text() and (run / "samples.png").exists()
+
+
+def test_one_table_needs_runs_on_the_same_molecules():
+    a = load("smiles-moses")
+    check_same_data([a, load("smiles-moses", ["family=normal", "lr=3e-4"])])
+    with pytest.raises(ConfigError, match="train_limit"):
+        check_same_data([a, load("smiles-moses", ["train_limit=5000"])])
