@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mnist_fake import write_fake_mnist
 from spcauchy import checkpoint
 
@@ -39,3 +41,30 @@ def test_two_process_gloo_run_and_resume(tmp_path):
     # 101 examples: each process trains on 50 (one dropped so both take 5 steps of 10).
     csv_text = (tmp_path / "full" / "metrics.csv").read_text()
     assert csv_text.count("\n") == 3, csv_text
+
+
+_TEARDOWN = """
+import gc, os, sys, torch, torch.distributed as dist
+from spcauchy import distributed
+from torch.nn.parallel import DistributedDataParallel
+
+dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=0, world_size=1)
+net = DistributedDataParallel(torch.nn.Linear(3, 2))  # imports torch._dynamo on first use
+net(torch.randn(4, 3)).sum().backward()
+del net
+distributed.teardown()
+gc.collect()
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print(sorted(names))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc")
+def test_teardown_joins_gloo_threads(tmp_path):
+    # A process group that outlives teardown keeps gloo's threads running into interpreter exit,
+    # where the process occasionally aborts; teardown must leave only the main thread.
+    r = subprocess.run([sys.executable, "-c", _TEARDOWN, str(tmp_path / "store")],
+                       env={**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "gloo" not in r.stdout, r.stdout

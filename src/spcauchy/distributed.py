@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+# Import before any process group exists. Its collectives take ``group=group.WORLD`` as a default
+# argument, evaluated at import; DistributedDataParallel imports it lazily (through torch._dynamo),
+# so after ``init_process_group`` those defaults would pin the default group for good. Then
+# ``destroy_process_group`` cannot free it, gloo's worker threads are still running when the
+# interpreter exits, and the process now and then aborts there ("terminate called without an
+# active exception"). Imported here, the defaults are None and teardown joins the threads.
+import torch.distributed.nn
+
 
 @dataclass(frozen=True)
 class Context:
