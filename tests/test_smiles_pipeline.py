@@ -108,7 +108,9 @@ def test_cli_sample_interpolate_evaluate_report(run, tmp_path, capsys):
     assert main(["evaluate", str(run), "--k", "3", "--samples", "40", "--reference-size", "60",
                  "--table", str(table)]) == 0
     metrics = json.loads((run / "test_metrics.json").read_text())
-    assert {"recon_accuracy", "interp_valid", "active_units_scaled", "log_lik"} <= set(metrics)
+    assert {"recon_accuracy", "interp_valid", "interp_distinct", "active_units_scaled",
+            "log_lik"} <= set(metrics)
+    assert 0.0 <= metrics["interp_distinct"] <= 1.0
     assert 0.0 <= metrics["recon_accuracy"] <= 1.0 and metrics["n"] == 12
     text = table.read_text()
     assert "train subsample" in text and "FCD/Test" in text and "SNN/TestSF" in text
@@ -117,8 +119,10 @@ def test_cli_sample_interpolate_evaluate_report(run, tmp_path, capsys):
     assert rows["train subsample"]["valid"] == 1.0
     assert (tmp_path / "table.run.smi").exists()
     html = tmp_path / "report.html"
-    assert main(["report", str(run), "--out", str(html)]) == 0
-    assert "interpolation" in html.read_text() and (run / "samples.png").exists()
+    assert main(["report", str(run), "--out", str(html), "--table", str(table)]) == 0
+    page = html.read_text()
+    assert "interpolation" in page and "train subsample" in page
+    assert (run / "samples.png").exists()
 
 
 def test_one_table_needs_runs_on_the_same_molecules():

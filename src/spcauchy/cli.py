@@ -141,7 +141,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from .report import write_report
 
-    print(write_report(args.runs, args.out, title=args.title))
+    print(write_report(args.runs, args.out, title=args.title, tables=args.table))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -215,6 +215,8 @@ def parser() -> argparse.ArgumentParser:
     ps["report"].add_argument("runs", nargs="+", help="run directories")
     ps["report"].add_argument("--out", default="report.html", help="HTML file [report.html]")
     ps["report"].add_argument("--title", default="spcauchy report")
+    ps["report"].add_argument("--table", action="append", default=[],
+                              help="markdown table to include, e.g. from evaluate --table")
     ps["demo"].add_argument("--out", default="spcauchy-demo", help="output directory")
     ps["demo"].add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="override a field of the demo preset")

@@ -87,26 +87,31 @@ def interpolate(model: nn.Module, tok: Tokenizer, a: str, b: str, steps: int = 1
     return tok.decode_batch(model.generate(model.latent.path(z[0], z[1], t), max_len))
 
 
-def interpolation_validity(model: nn.Module, tok: Tokenizer, split: TokenSplit, *,
-                           max_len: int, steps: int = 10, pairs: int = INTERPOLATION_PAIRS,
-                           seed: int = 0) -> float:
-    """Fraction of valid molecules strictly between the ends, over random pairs of ``split``."""
+def interpolation_metrics(model: nn.Module, tok: Tokenizer, split: TokenSplit, *,
+                          max_len: int, steps: int = 10, pairs: int = INTERPOLATION_PAIRS,
+                          seed: int = 0) -> dict[str, float]:
+    """Over random pairs of ``split``: ``interp_valid``, the fraction of valid molecules strictly
+    between the ends, and ``interp_distinct``, the mean fraction of the ``steps`` points that are
+    distinct valid molecules (1/steps when the decoder ignores z, 1 when every point differs)."""
     rng = random.Random(seed)
     inner: list[str] = []
+    distinct = 0.0
     for _ in range(pairs):
         i, j = rng.sample(range(len(split)), 2)
         path = interpolate(model, tok, split.smiles[i], split.smiles[j], steps, max_len=max_len)
         inner += path[1:-1]
-    return M.validity(inner)
+        distinct += len(set(M.valid_canonical(path))) / steps
+    return {"interp_valid": M.validity(inner), "interp_distinct": distinct / pairs}
 
 
 def run_metrics(model: nn.Module, cfg: Config, test: TokenSplit) -> dict[str, float]:
     """Per-run molecule metrics on held-out molecules: exact reconstruction (greedy decoding of
-    the posterior mode, canonical match) and validity along geodesic/linear interpolations."""
+    the posterior mode, canonical match) and validity and variety along geodesic/linear
+    interpolations."""
     tok, max_len = tokenizer_of(cfg), cfg.max_len + 1
     recon = reconstruct(model, tok, test, max_len=max_len)
     return {"recon_accuracy": M.reconstruction_accuracy(test.smiles, recon),
-            "interp_valid": interpolation_validity(model, tok, test, max_len=max_len)}
+            **interpolation_metrics(model, tok, test, max_len=max_len)}
 
 
 def draw(smiles: Sequence[str], path: str | Path, *, per_row: int = 5,

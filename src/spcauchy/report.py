@@ -12,7 +12,7 @@ from . import plots
 from .evaluate import load_run
 
 _METRICS = ("log_lik", "elbo", "recon", "kl", "active_units", "active_units_scaled",
-            "recon_accuracy", "interp_valid", "k", "n")
+            "recon_accuracy", "interp_valid", "interp_distinct", "k", "n")
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
         "img{max-width:100%}")
@@ -39,6 +39,12 @@ FIGURES: dict[str, Callable[[], dict[str, Callable[[Path, Path], Path]]]] = {
 }
 
 
+def _tables(paths: list[str | Path]) -> list[str]:
+    """Markdown tables (e.g. from ``spcauchy evaluate --samples``), shown as written."""
+    return [f"<h3>{html.escape(Path(p).name)}</h3><pre>{html.escape(Path(p).read_text())}</pre>"
+            for p in paths]
+
+
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}">'
@@ -60,26 +66,26 @@ def _table(runs: list[Path]) -> str:
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "spcauchy report",
-                 note: str = "") -> Path:
+                 note: str = "", tables: list[str | Path] = ()) -> Path:
     """Tables (test metrics), training curves and, per run, the pictures of ``FIGURES`` (MNIST:
     reconstructions, prior samples, an interpolation, the latent map; molecules: prior samples,
-    an interpolation, and the metric table if ``spcauchy evaluate --samples`` wrote one).
+    an interpolation, and the metric table if ``spcauchy evaluate --samples`` wrote one into the
+    run), after the markdown files ``tables``.
     PNGs are written next to each run."""
     runs = [Path(r) for r in run_dirs]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(note)}</p>" if note else "",
              "<h2>Test metrics (nats per image; log_lik = IS estimate with k samples)</h2>",
-             _table(runs), "<h2>Training curves</h2>",
+             _table(runs), *_tables(tables), "<h2>Training curves</h2>",
              _img(plots.save_curves(runs, out.with_suffix(".curves.png")))]
     for run in runs:
         cfg, _ = load_run(run)
         figs = [fn(run, run / name) for name, fn in FIGURES[cfg.dataset]().items()]
         parts += [f"<h2>{html.escape(run.name)}</h2>", *(_img(f) for f in figs)]
-        table = run / "molecule_metrics.md"
-        if table.exists():
-            parts += ["<h3>MOSES metrics of prior samples (with a same-size training-subsample "
-                      "reference row)</h3>", f"<pre>{html.escape(table.read_text())}</pre>"]
+        own = run / "molecule_metrics.md"
+        if own.exists():
+            parts += _tables([own])
     body = "\n".join(parts)
     out.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>"
                    f"{html.escape(title)}</title><style>{_CSS}</style></head>"
