@@ -116,12 +116,11 @@ def run_metrics(model: nn.Module, cfg: Config, test: TokenSplit) -> dict[str, fl
 
 def draw(smiles: Sequence[str], path: str | Path, *, per_row: int = 5,
          legends: Sequence[str] | None = None) -> Path:
-    """RDKit grid image of the molecules (an invalid string is an empty cell labelled invalid)."""
+    """RDKit grid image of the molecules; an invalid string leaves its cell blank."""
     from rdkit.Chem import Draw
 
     mols = [M.get_mol(s) for s in smiles]
-    legends = list(legends) if legends is not None else [
-        s if m is not None else "invalid" for s, m in zip(smiles, mols, strict=True)]
+    legends = list(legends) if legends is not None else list(smiles)
     legends = [text if len(text) <= 40 else text[:37] + "..." for text in legends]
     image = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(220, 180),
                                  legends=legends)
