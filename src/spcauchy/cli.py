@@ -87,6 +87,9 @@ def _sample_molecules(args: argparse.Namespace, cfg: Config, model: Module) -> N
 def cmd_sample(args: argparse.Namespace) -> None:
     from .evaluate import load_run
 
+    if args.n < 1:
+        raise ConfigError(f"-n must be a positive number of samples, got {args.n}")
+
     cfg, model = load_run(args.run)
     {"mnist": _sample_images, "smiles": _sample_molecules}[cfg.dataset](args, cfg, model)
 

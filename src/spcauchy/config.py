@@ -80,9 +80,11 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     kind = type(default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    item = _LIST_ITEMS.get(name)
-    if item and isinstance(value, list) and all(type(v) is item for v in value):
-        return list(value)
+    if kind is list:
+        item = _LIST_ITEMS[name]
+        if isinstance(value, list) and all(type(v) is item for v in value):
+            return list(value)
+        raise ConfigError(f"{source}: {name} must be a list of {item.__name__}, got {value!r}")
     if type(value) is not kind:
         raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r}")
     return value
