@@ -47,21 +47,23 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     for run in args.runs:
         print(json.dumps({"run": run, **evaluate_run(run, k=args.k, limit=args.limit)}, indent=2))
-    if args.samples:
-        _molecule_table(args)
+    _molecule_table(args)
 
 
 def _molecule_table(args: argparse.Namespace) -> None:
-    """The MOSES metric table of the (SMILES) runs, with a training-subsample reference row."""
+    """The MOSES metric table of SMILES runs, with a training-subsample reference row."""
     from .data import DATASETS
     from .evaluate import load_run
     from .molecules import metric_table
 
     cfg, _ = load_run(args.runs[0])
+    n = cfg.samples if args.samples is None and cfg.dataset == "smiles" else args.samples
+    if not n:
+        return
     if cfg.dataset != "smiles":
         raise ConfigError("--samples needs SMILES runs")
     out = args.table or Path(args.runs[0]) / "molecule_metrics.md"
-    metric_table(args.runs, DATASETS["smiles"](cfg).train.smiles, n=args.samples, out=out,
+    metric_table(args.runs, DATASETS["smiles"](cfg).train.smiles, n=n, out=out,
                  reference_size=args.reference_size)
     print(Path(out).read_text())
 
@@ -189,9 +191,10 @@ def parser() -> argparse.ArgumentParser:
     ps["evaluate"].add_argument("runs", nargs="+", metavar="RUN", help="run directories")
     ps["evaluate"].add_argument("--k", type=int, default=None, help="importance samples [config]")
     ps["evaluate"].add_argument("--limit", type=int, default=None, help="first n test examples")
-    ps["evaluate"].add_argument("--samples", type=int, default=0,
+    ps["evaluate"].add_argument("--samples", type=int, default=None,
                                 help="SMILES runs: molecules sampled per run for the MOSES metric "
-                                     "table with a training-subsample reference row [0: no table]")
+                                     "table with a training-subsample reference row "
+                                     "[config: 10000; 0: no table]")
     ps["evaluate"].add_argument("--table", default=None,
                                 help="markdown path of that table [RUN/molecule_metrics.md]")
     ps["evaluate"].add_argument("--reference-size", type=int, default=10_000,
