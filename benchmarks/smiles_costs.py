@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from spcauchy.data.smiles import SmilesDataset, load_smiles, select_smiles
+from spcauchy.data.smiles import TokenSplit, load_smiles, select_smiles
 from spcauchy.data.tokenizer import Tokenizer
 from spcauchy.metrics.fcd import FCDScorer
 from spcauchy.metrics.table import metrics_table, reference_set
@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--embed", type=int, default=64)
+    ap.add_argument("--family", default="spcauchy")
+    ap.add_argument("--latent-dim", type=int, default=127)
     ap.add_argument("--skip-metrics", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -43,27 +45,25 @@ def main() -> None:
                           lambda: select_smiles(train_all, n=args.n_train, max_len=100, seed=0))
     print("selection stats:", stats.as_dict())
     tok = Tokenizer.from_smiles(train)
-    ds = SmilesDataset(train, tok)
-    model = SmilesVAE(len(tok), n_params=2 * 64, z_dim=64, embed_dim=args.embed,
+    data = TokenSplit.encode(train, tok)
+    model = SmilesVAE(len(tok), args.family, args.latent_dim, embed_dim=args.embed,
                       hidden_dim=args.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=True,
-                                         collate_fn=ds.collate)
-    it = iter(loader)
+    batches = data.batches(args.batch, shuffle=True)
     t = time.perf_counter()
     for _ in range(args.steps):
-        batch = next(it)
-        z = model.encode(batch.tokens, batch.lengths)[:, :64]
-        loss = -model.log_likelihood(model.decode_logits(z, batch.tokens), batch.tokens).mean()
+        loss = model(next(batches))["loss"]  # encoder, KL, teacher-forced decoder
         opt.zero_grad()
         loss.backward()
         opt.step()
     dt = time.perf_counter() - t
-    print(f"training: {args.steps * args.batch / dt:.0f} molecules/s (batch {args.batch}, "
-          f"hidden {args.hidden}, embed {args.embed}, {torch.get_num_threads()} threads)")
+    print(f"training: {args.steps * args.batch / dt:.0f} molecules/s ({args.family}, d "
+          f"{args.latent_dim}, batch {args.batch}, hidden {args.hidden}, embed {args.embed}, "
+          f"{torch.get_num_threads()} threads)")
     with torch.no_grad():
+        z = model.prior(next(model.parameters())).sample((1000,))
         _timed("sample 1000 (temperature 1, max_len 100)",
-               lambda: model.generate(torch.randn(1000, 64), max_len=100, temperature=1.0))
+               lambda: model.generate(z, max_len=100, temperature=1.0))
     if args.skip_metrics:
         return
 
