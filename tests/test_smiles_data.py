@@ -3,16 +3,9 @@
 
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from packages import needs
-from spcauchy.data.smiles import (
-    SmilesDataset,
-    load_smiles,
-    package_file,
-    pad_batch,
-    select_smiles,
-)
+from spcauchy.data.smiles import TokenSplit, load_smiles, package_file, select_smiles
 from spcauchy.data.tokenizer import Tokenizer
 
 GOOD = ["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "O=C=O"]
@@ -57,19 +50,19 @@ def test_missing_package_error_tells_how_to_install():
         load_smiles("moses", "valid")
 
 
-def test_dataset_and_collate_pad_with_bos_eos():
+def test_token_split_pads_with_bos_eos():
     tok = Tokenizer.from_smiles(GOOD)
-    ds = SmilesDataset(GOOD, tok)
-    batch = next(iter(DataLoader(ds, batch_size=len(ds), collate_fn=ds.collate)))
+    split = TokenSplit.encode(GOOD, tok)
     lengths = torch.tensor([len(tok.tokenize(s)) + 2 for s in GOOD])
-    assert torch.equal(batch.lengths, lengths)
-    assert batch.tokens.shape == (len(GOOD), int(lengths.max()))
-    assert batch.tokens.dtype == torch.long
-    assert (batch.tokens[:, 0] == tok.bos_id).all()
-    for row, n, s in zip(batch.tokens, lengths, GOOD, strict=True):
+    assert split.x.shape == (len(GOOD), int(lengths.max())) and split.x.dtype == torch.long
+    assert split.smiles == GOOD and len(split) == len(GOOD)
+    assert (split.x[:, 0] == tok.bos_id).all()
+    for row, n, s in zip(split.x, lengths, GOOD, strict=True):
         assert row[n - 1] == tok.eos_id and (row[n:] == tok.pad_id).all()
         assert tok.decode(row.tolist()) == s
-    assert pad_batch([ds[0]], tok.pad_id).tokens.shape == (1, len(ds[0]))
+    # batches are cut to their longest molecule
+    batch = next(split.head(1).batches(1))["x"]
+    assert batch.shape == (1, int(lengths[0])) and tok.decode(batch[0].tolist()) == GOOD[0]
 
 
 @needs("molsets")

@@ -2,11 +2,12 @@
 
 import itertools
 import math
+from typing import NamedTuple
 
 import pytest
 import torch
 
-from spcauchy.data.smiles import SmilesDataset
+from spcauchy.data.smiles import TokenSplit
 from spcauchy.data.tokenizer import Tokenizer
 from spcauchy.vae import LATENTS
 from spcauchy.vae.annealing import SCHEDULES, kl_weight
@@ -24,11 +25,17 @@ MOLECULES = [
 ]
 
 
+class Batch(NamedTuple):
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+
+
 def _setup(dtype=torch.float32, **kwargs):
     torch.manual_seed(0)
     tok = Tokenizer.from_smiles(MOLECULES)
-    ds = SmilesDataset(MOLECULES, tok)
-    batch = ds.collate([ds[i] for i in range(len(ds))])
+    split = TokenSplit.encode(MOLECULES, tok)
+    lengths = torch.tensor([len(tok.tokenize(s)) + 2 for s in MOLECULES])  # with <bos>, <eos>
+    batch = Batch(split.x, lengths)
     model = SmilesVAE(len(tok), "spcauchy", 4, embed_dim=16, hidden_dim=32, **kwargs).to(dtype)
     return tok, batch, model
 
@@ -158,6 +165,7 @@ def test_kl_weight_schedules():
     for name in SCHEDULES:
         ws = [kl_weight(s, schedule=name, warmup_steps=10, start=0.1, end=0.9) for s in range(31)]
         assert all(0.1 - 1e-12 <= w <= 0.9 + 1e-12 for w in ws)
+    assert kl_weight(7, warmup_steps=4, end=0.1) == 0.1  # a β-VAE after the ramp
     lin = [kl_weight(s, warmup_steps=4) for s in range(6)]
     assert lin == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     sig = [kl_weight(s, schedule="sigmoid", warmup_steps=10) for s in range(12)]
@@ -170,7 +178,10 @@ def test_kl_weight_schedules():
 
 @pytest.mark.parametrize(("kwargs", "name"), [({"schedule": "cosine"}, "schedule"),
                                               ({"warmup_steps": 0}, "warmup_steps"),
-                                              ({"step": -1}, "step")])
+                                              ({"step": -1}, "step"),
+                                              ({"end": -0.5}, "KL weights"),
+                                              ({"start": float("nan")}, "KL weights"),
+                                              ({"end": float("inf")}, "KL weights")])
 def test_kl_weight_invalid_arguments(kwargs, name):
     args = {"step": 0} | kwargs
     with pytest.raises(ValueError, match=name):

@@ -80,3 +80,29 @@ def test_non_finite_loss_keeps_last_good_checkpoint(fake, tmp_path, monkeypatch)
     with pytest.raises(NonFiniteLossError, match="epoch 2, step 1"):
         train(tiny_config(fake, "epochs=2"), run, resume=True)
     assert {name: (run / name).read_bytes() for name in saved} == saved
+
+
+def test_bad_kl_schedule_fails_before_loading_data(tmp_path):
+    cfg = tiny_config(tmp_path / "missing.pkl.gz", "kl_end=-1.0")
+    with pytest.raises(ConfigError, match="KL weights"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_kl_end_trains_a_beta_vae_and_reports_the_elbo(fake, tmp_path):
+    runs = {end: tmp_path / str(end) for end in (0.0, 1.0)}
+    hist = {end: train(tiny_config(fake, "epochs=1", "kl_schedule='constant'", f"kl_end={end}"),
+                       run) for end, run in runs.items()}
+    a, b = _weights(runs[0.0]), _weights(runs[1.0])
+    assert not all(torch.equal(a[k], b[k]) for k in a)  # β = 0 drops the KL gradient
+    h = hist[0.0][0]
+    assert h["train_loss"] == pytest.approx(h["train_recon"] + h["train_kl"], rel=1e-6)
+
+
+def test_resume_accepts_checkpoints_without_later_config_fields(fake, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(fake, "epochs=1"), run)
+    ck = checkpoint.load(run / "last.pt")
+    del ck["config"]["kl_end"]  # a field the checkpoint's version did not have, at its default
+    checkpoint.save(ck, run / "last.pt")
+    assert len(train(tiny_config(fake, "epochs=2"), run, resume=True)) == 2

@@ -52,7 +52,8 @@ class Config:
     early_stop: int = 0          # stop after this many epochs without validation gain (0 = off)
     kl_schedule: str = "constant"  # KL weight β: constant | linear | sigmoid | cyclical
     kl_warmup: int = 1           # optimisation steps of the β ramp (or of one cycle)
-    kl_start: float = 0.0        # β at step 0 of the ramp (β ends at 1)
+    kl_start: float = 0.0        # β at step 0 of the ramp
+    kl_end: float = 1.0          # β after the ramp (< 1: a β-VAE; the reported loss stays -ELBO)
     seed: int = 0
     device: str = "auto"         # "auto": cuda (per local rank) if available, else cpu
     progress: bool = True        # tqdm progress bars

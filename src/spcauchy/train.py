@@ -40,6 +40,15 @@ OPTIMIZERS: dict[str, Callable[[Any, Config], torch.optim.Optimizer]] = {
 }
 
 
+def _beta(cfg: Config, step: int) -> float:
+    """KL weight of training step ``step``; a bad schedule is a :class:`ConfigError`."""
+    try:
+        return kl_weight(step, schedule=cfg.kl_schedule, warmup_steps=cfg.kl_warmup,
+                         start=cfg.kl_start, end=cfg.kl_end)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN/Inf; the parameters were not updated and no checkpoint was written."""
 
@@ -71,8 +80,7 @@ def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoc
                             + [torch.tensor(float(n), dtype=torch.float64, device=ctx.device)])
         if train:
             # annealed objective -(recon term) - β KL; with β = 1 it is exactly out["loss"]
-            beta = kl_weight(epoch * n_steps + step, schedule=cfg.kl_schedule,
-                             warmup_steps=cfg.kl_warmup, start=cfg.kl_start)
+            beta = _beta(cfg, epoch * n_steps + step)
             optimizer.zero_grad(set_to_none=True)
             (out["loss"] + (beta - 1.0) * out["kl"]).backward()
             stats = all_sum(stats, ctx)
@@ -118,6 +126,7 @@ def _write_csv(history: list[dict[str, float]], path: Path) -> None:
 
 
 def _check_resumable(saved: dict[str, Any], cfg: Config) -> None:
+    saved = Config.from_dict(saved).to_dict()  # fields added since then take their defaults
     changed = sorted(k for k, v in cfg.to_dict().items()
                      if k not in RESUMABLE and saved.get(k) != v)
     if changed:
@@ -136,6 +145,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False,
     last = out / "last.pt"
     if last.exists() and not resume:
         raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
+    _beta(cfg, 0)  # a bad KL schedule fails before any data is loaded
     ctx = setup(cfg.device)
     torch.manual_seed(cfg.seed)
     data = data or DATASETS[cfg.dataset](cfg)

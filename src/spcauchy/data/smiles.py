@@ -16,11 +16,9 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from .split import DataBundle, shard_order
 from .tokenizer import SPECIAL_TOKENS, Tokenizer, get_representation
@@ -154,47 +152,6 @@ def select_smiles(
     return kept, stats
 
 
-class TokenBatch(NamedTuple):
-    """A padded batch: ``tokens`` (B, T) int64 ``[<bos> .. <eos> <pad>..]``, ``lengths`` (B,)
-    counting ``<bos>`` and ``<eos>``."""
-
-    tokens: torch.Tensor
-    lengths: torch.Tensor
-
-    def to(self, device: torch.device | str) -> TokenBatch:
-        return TokenBatch(self.tokens.to(device), self.lengths.to(device))
-
-
-class SmilesDataset(Dataset):
-    """Encoded molecules; item i is a 1-D int64 tensor ``[<bos>, t1 .. tn, <eos>]``.
-
-    Build it from already selected SMILES (``select_smiles``) and a tokenizer; ``smiles[i]`` is
-    the source string of item i (for reconstruction accuracy).
-    """
-
-    def __init__(self, smiles: Sequence[str], tokenizer: Tokenizer) -> None:
-        self.smiles = list(smiles)
-        self.tokenizer = tokenizer
-        self._ids = [torch.tensor(tokenizer.encode(s), dtype=torch.long) for s in self.smiles]
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self._ids[i]
-
-    def collate(self, items: Sequence[torch.Tensor]) -> TokenBatch:
-        """DataLoader ``collate_fn``: right-pad with ``<pad>``."""
-        return pad_batch(items, self.tokenizer.pad_id)
-
-
-def pad_batch(items: Sequence[torch.Tensor], pad_id: int) -> TokenBatch:
-    """Stack 1-D id tensors into a right-padded (B, T) batch and their lengths (B,)."""
-    lengths = torch.tensor([len(x) for x in items], dtype=torch.long)
-    tokens = torch.nn.utils.rnn.pad_sequence(list(items), batch_first=True, padding_value=pad_id)
-    return TokenBatch(tokens, lengths)
-
-
 @dataclass
 class TokenSplit:
     """Molecules as padded token rows ``x`` (N, T) int64 and their source strings ``smiles``."""
@@ -205,8 +162,10 @@ class TokenSplit:
 
     @classmethod
     def encode(cls, smiles: Sequence[str], tokenizer: Tokenizer) -> TokenSplit:
+        """Rows ``[<bos>, t1 .. tn, <eos>, <pad> ..]``, right-padded to the longest molecule."""
         ids = [torch.tensor(tokenizer.encode(s), dtype=torch.long) for s in smiles]
-        return cls(pad_batch(ids, tokenizer.pad_id).tokens, list(smiles), tokenizer.pad_id)
+        x = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=tokenizer.pad_id)
+        return cls(x, list(smiles), tokenizer.pad_id)
 
     def __len__(self) -> int:
         return self.x.shape[0]

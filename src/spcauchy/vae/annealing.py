@@ -53,6 +53,8 @@ def kl_weight(
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 1:
         raise ValueError(f"warmup_steps must be a positive integer, got {warmup_steps!r}")
+    if not (0.0 <= start < math.inf and 0.0 <= end < math.inf):
+        raise ValueError(f"KL weights must be finite and ≥ 0, got start={start!r}, end={end!r}")
     if step < 0:
         raise ValueError(f"step must be ≥ 0, got {step!r}")
     return start + (end - start) * SCHEDULES[schedule](step / warmup_steps)
