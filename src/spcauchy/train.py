@@ -3,7 +3,8 @@
 It needs only ``model(batch) -> {"loss", "recon", "kl", "elbo"}`` (scalar tensors) and a
 ``DataBundle``. Each epoch ends with a validation pass, a per-epoch CSV row, and atomic
 checkpoints: ``last.pt`` (model, optimizer, scheduler, config, history and every process's RNG
-state, for ``resume``) and ``best.pt`` (weights at the best validation loss, for evaluation).
+state, for ``resume``) and ``best.pt`` (weights at the best validation loss, for evaluation; the
+-ELBO, or recon + β KL for a β-VAE with ``kl_end`` = β < 1).
 Batches come from generators seeded by (seed, epoch, rank), so a resumed run reproduces the
 uninterrupted one exactly.
 """
@@ -176,11 +177,13 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False,
         tr = run_epoch(net, data.train, cfg, ctx, epoch, optimizer)
         with torch.no_grad():
             va = run_epoch(model, data.val, cfg, ctx, epoch)
-        improved = va["loss"] < state["best"]
-        state["best"] = min(state["best"], va["loss"])
+        # selection on the objective the run ends with: -ELBO, or its β-VAE form for kl_end < 1
+        target = va["recon"] + cfg.kl_end * va["kl"]
+        improved = target < state["best"]
+        state["best"] = min(state["best"], target)
         state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
         if scheduler is not None:
-            scheduler.step(va["loss"])
+            scheduler.step(target)
         state["epoch"] = epoch + 1
         state["history"].append({"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()},
                                  **{f"val_{k}": v for k, v in va.items()},
