@@ -164,6 +164,8 @@ def test_metrics_table_with_reference_row():
     text = format_table(table)
     assert text.splitlines()[0] == f"| metric | model | {REFERENCE_ROW} |"
     assert "| novelty | 0.667 | 0.000 |" in text
+    assert format_table({"a": {"n": 1000, "x": 2.0}}).splitlines()[2:] == ["| n | 1000 |",
+                                                                          "| x | 2.000 |"]
     assert math.isnan(molecule_metrics(["xx"], set(), refs)["SNN/Test"])
     with pytest.raises(ValueError, match="rows"):
         metrics_table({REFERENCE_ROW: generated}, train, refs)

@@ -182,7 +182,7 @@ def _test_metrics(run: Path) -> dict[str, float]:
     metrics = json.loads(path.read_text()) if path.exists() else {}
     with (run / "metrics.csv").open() as fh:
         epochs = sum(1 for _ in fh) - 1
-    return {"epochs": epochs, **{k: float(v) for k, v in metrics.items()}}
+    return {"epochs": epochs, **metrics}
 
 
 def check_same_data(configs: Sequence[Config]) -> None:

@@ -118,12 +118,17 @@ def metrics_table(
     return table
 
 
+def _cell(value: float, digits: int) -> str:
+    return str(value) if type(value) is int else f"{value:.{digits}f}"  # counts stay counts
+
+
 def format_table(table: dict[str, dict[str, float]], digits: int = 3) -> str:
-    """Markdown table: one line per metric, one column per row of ``table``."""
+    """Markdown table: one line per metric, one column per row of ``table``; integers (counts)
+    are printed as such, other values with ``digits`` decimals."""
     names = list(table)
     metrics = list(dict.fromkeys(m for row in table.values() for m in row))
     lines = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for m in metrics:
-        cells = [f"{table[n].get(m, math.nan):.{digits}f}" for n in names]
+        cells = [_cell(table[n].get(m, math.nan), digits) for n in names]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
