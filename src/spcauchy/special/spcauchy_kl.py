@@ -58,7 +58,7 @@ def kl_exact(dim: int, rho: Tensor, rho_bar: Tensor, log_rho_bar: Tensor) -> tup
 
 
 class _Table(NamedTuple):
-    coef: Tensor  # (cells, 2, degree+1): monomial coefficients of L + log(p-1) and L' in t
+    coef: Tensor  # (cells, degree+1, 2): monomial coefficients of L + log(p-1) and L' in t
     scale: Tensor  # 0-dim constants, so that no operation wraps a Python scalar (≈2x slower)
     offset: Tensor
     two: Tensor
@@ -92,7 +92,7 @@ def _table(dim: int, dtype: torch.dtype, device: torch.device) -> _Table:
     for d in range(2, n):
         to_mono[d, 1:] = 2 * to_mono[d - 1, :-1]
         to_mono[d] -= to_mono[d - 2]
-    mono = (cheb @ to_mono).transpose(0, 1).contiguous()  # (cells, 2, n)
+    mono = (cheb @ to_mono).permute(1, 2, 0).contiguous()  # (cells, n, 2)
 
     def const(v: float) -> Tensor:
         return torch.tensor(v, dtype=dtype, device=device)
@@ -114,24 +114,25 @@ def kl_and_derivative(dim: int, param: Tensor, is_logit: bool) -> tuple[Tensor, 
     # 1 - ρ only enters next to L' ≈ 1/x, so its rounding near ρ = 1 is harmless.
     rho_bar = tab.one - rho
     s = torch.addcmul(tab.offset, x, tab.scale).clamp_(0, _S_MAX)
-    t = torch.addcmul(tab.minus_one, torch.frac(s), tab.two)
+    t = torch.addcmul(tab.minus_one, torch.frac(s), tab.two).unsqueeze_(-1)
     # NaN casts to an arbitrary integer: clamp the index so NaN input gives NaN output, not a crash
-    coef = tab.coef.index_select(0, s.long().clamp_(0, tab.coef.shape[0] - 1))
-    # Horner's rule on the (n, 2, degree+1) coefficients: fewer, cheaper operations than
-    # forming the powers of t and a batched product at these sizes.
-    t = t.unsqueeze(-1)
-    lv = coef[..., _DEGREE]
+    coef = tab.coef.index_select(0, s.long().clamp_(0, tab.coef.shape[0] - 1)).unbind(1)
+    # Horner's rule on (n, 2) rows (L + log(p-1), L'): fewer, cheaper operations than forming the
+    # powers of t and a batched product at these sizes.
+    lv = coef[_DEGREE]
     for j in range(_DEGREE - 1, -1, -1):
-        lv = torch.addcmul(coef[..., j], lv, t)  # (n, 2): L + log(p-1), L'
-    e = torch.exp(lv[:, 0])
-    # Above the table, K grows like softplus(x) (error < e^-40): add the excess linearly.
-    excess = torch.relu(x - tab.x_max)
-    k = torch.mul(rho, rho).mul_(e).add_(excess.mul_(tab.dim_m1))
+        lv = torch.addcmul(coef[j], lv, t)
+    log_e, dlog_e = lv.unbind(1)
+    e = torch.exp(log_e)
+    k_table = torch.mul(rho, rho).mul_(e)
     if is_logit:
-        dk = torch.addcmul(lv[:, 1], rho_bar, tab.two).mul_(k)
-        dk = torch.where(x > tab.x_max, rho * tab.dim_m1, dk)
-    else:  # dK/dρ = ρ e^L (2 + L'/(1-ρ)), finite at ρ = 0
-        dk = rho * e * (2 + lv[:, 1] / rho_bar)
+        # Above the table dK/dx is ρ(p-1) = p-1 to double precision, which is also the value at
+        # its right end, where x is clamped: no branch is needed.
+        dk = torch.addcmul(dlog_e, rho_bar, tab.two).mul_(k_table)
+    else:  # dK/dρ = ρ e^L (2 + L'/(1-ρ)), finite at ρ = 0; ρ < 1 keeps x below the table's end
+        dk = rho * e * (2 + dlog_e / rho_bar)
+    # Above the table, K grows like softplus(x) (error < e^-40): add the excess linearly.
+    k = torch.addcmul(k_table, torch.relu(x - tab.x_max), tab.dim_m1)
     return k.view(shape), dk.view(shape)
 
 
