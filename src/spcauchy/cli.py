@@ -7,6 +7,7 @@ overrides. User mistakes print one line and exit with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -139,7 +140,10 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     from .compare import run_grid
 
-    rows = run_grid(_config(args), args.families, args.dims, args.seeds, args.out)
+    # seeds outermost: a partial grid covers every (family, d) with the first seeds first
+    configs = [dataclasses.replace(load(args.config, args.set, latent_dim=d), family=f, seed=s)
+               for s in args.seeds for d in args.dims for f in args.families]
+    rows = run_grid(configs, args.out, jobs=args.jobs)
     print((Path(args.out) / "results.md").read_text() if rows else "empty grid")
 
 
@@ -218,6 +222,9 @@ def parser() -> argparse.ArgumentParser:
     ps["compare"].add_argument("--dims", nargs="+", type=int, default=[2, 5, 10, 20, 40])
     ps["compare"].add_argument("--seeds", nargs="+", type=int, default=[0])
     ps["compare"].add_argument("--out", required=True, help="grid directory")
+    ps["compare"].add_argument("--jobs", type=int, default=1,
+                               help="cells trained at once in separate processes, the CPU "
+                                    "cores split among them [1]")
     ps["report"].add_argument("runs", nargs="+", help="run directories")
     ps["report"].add_argument("--out", default="report.html", help="HTML file [report.html]")
     ps["report"].add_argument("--title", default="spcauchy report")

@@ -1,87 +1,169 @@
-"""A grid of runs (families × latent dims × seeds) with one results table.
+"""A grid of runs (families × latent dims × seeds) with its results tables.
 
 Each cell lives in ``root/{family}-d{d}-s{seed}``: finished cells (``test_metrics.json``) are
-skipped, interrupted ones resumed, so re-running the same command completes or reproduces the grid.
+reused after checking that their saved config is the one asked for, interrupted ones resumed, so
+re-running the same command completes or reproduces the grid. ``jobs > 1`` trains that many
+cells at once in separate processes, the CPU cores split among them (on a GPU they share it).
+A cell whose loss became non-finite is recorded in ``failure.json`` and listed as failed.
+Tables are rebuilt from the committed per-cell files alone (``metrics.csv``,
+``test_metrics.json``, ``failure.json``); checkpoints are not needed.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import csv
 import dataclasses
+import io
 import json
+import multiprocessing
+import os
+import re
 from pathlib import Path
 
-from . import checkpoint
-from .config import Config
+import torch
+
+from .config import Config, ConfigError
 from .evaluate import evaluate_run
-from .published import side_by_side
-from .train import train
+from .files import LockedError, locked, write_atomic
+from .published import side_by_side, summary_table
+from .train import NonFiniteLossError, check_same_run, train
 from .vae import LATENTS
 
-COLUMNS = ("family", "d", "seed", "epochs", "log_lik", "elbo", "recon", "kl", "active_units",
-           "k", "train_minutes")
+COLUMNS = ("family", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik", "elbo",
+           "recon", "kl", "active_units", "k", "n", "train_minutes", "failed")
+# protocol (model) → summary of the finished cells beside the published numbers
+SUMMARIES = {"cnn": summary_table}
+_CELL = re.compile(r"(?P<family>[a-z]+)-d(?P<d>\d+)-s(?P<seed>\d+)")
 
 
 def cell_dir(root: Path, family: str, d: int, seed: int) -> Path:
     return root / f"{family}-d{d}-s{seed}"
 
 
-def run_cell(cfg: Config, root: Path) -> dict:
+def run_cell(cfg: Config, root: Path) -> Path | None:
+    """Train and evaluate one cell unless it is finished (or failed) already; None if another
+    process is working on it."""
     out = cell_dir(root, cfg.family, cfg.latent_dim, cfg.seed)
-    done = out / "test_metrics.json"
-    if not done.exists():
-        train(cfg, out, resume=True)
-        evaluate_run(out)
-    return read_cell(out)
+    try:
+        with locked(out):
+            _run_cell(cfg, out)
+    except LockedError:
+        return None
+    return out
 
 
-def read_cell(out: Path) -> dict:
-    ck = checkpoint.load(out / "last.pt")
-    metrics = json.loads((out / "test_metrics.json").read_text())
-    seconds = sum(h["seconds"] for h in ck["state"]["history"])  # wall time, across resumes
-    return {"family": ck["config"]["family"], "d": ck["config"]["latent_dim"],
-            "seed": ck["config"]["seed"], "epochs": ck["state"]["epoch"], **metrics,
-            "train_minutes": seconds / 60}
+def _run_cell(cfg: Config, out: Path) -> None:
+    saved = out / "config.json"
+    if saved.exists():  # a finished or started cell must be the cell asked for
+        check_same_run(json.loads(saved.read_text()), cfg, what=f"grid cell {out}")
+    if (out / "test_metrics.json").exists() or (out / "failure.json").exists():
+        return
+    try:
+        train(cfg, out, resume=True, lock=False)
+    except NonFiniteLossError as err:
+        write_atomic(out / "failure.json", json.dumps({"error": str(err)}) + "\n")
+        return
+    evaluate_run(out)
 
 
-def run_grid(base: Config, families: list[str], dims: list[int], seeds: list[int],
-             root: str | Path) -> list[dict]:
-    """Run every missing cell (dims outer, then families, then seeds), rewriting the tables
-    after each one so a partial grid is always summarized. Several processes may work on
-    disjoint parts of one grid directory: the tables list every finished cell."""
+def _worker_init(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def run_grid(configs: list[Config], root: str | Path, *, jobs: int = 1) -> list[dict]:
+    """Run every missing cell of ``configs`` (in order), rewriting the tables after each one so
+    a partial grid is always summarized. Several ``compare`` processes may work on disjoint
+    parts of one grid directory: the tables list every finished cell."""
     root = Path(root)
-    for d in dims:
-        for family in families:
-            for seed in seeds:
-                run_cell(dataclasses.replace(base, family=family, latent_dim=d, seed=seed), root)
-                write_tables(finished_cells(root), root, base)
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if jobs == 1:
+        for cfg in configs:
+            run_cell(cfg, root)
+            write_tables(root, configs[0])
+        return finished_cells(root)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ctx = multiprocessing.get_context("spawn")  # no forked torch thread pools or CUDA state
+    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init,
+                                initargs=(max(1, (cores or 1) // jobs),)) as pool:
+        futures = [pool.submit(run_cell, dataclasses.replace(cfg, progress=False), root)
+                   for cfg in configs]
+        for future in cf.as_completed(futures):
+            future.result()  # a user error in one cell stops the grid with its message
+            write_tables(root, configs[0])
     return finished_cells(root)
 
 
+def _history(out: Path) -> list[dict[str, float]]:
+    with (out / "metrics.csv").open(newline="") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def read_cell(out: Path) -> dict:
+    """One row of the tables from a cell's files: family, d and seed from the directory name,
+    ``best_recon`` = the lowest per-epoch holdout reconstruction (the spCauchy paper's metric
+    when the holdout is the test set), the final evaluation from ``test_metrics.json``."""
+    match = _CELL.fullmatch(out.name)
+    if match is None:
+        raise ConfigError(f"{out} is not a grid cell (expected FAMILY-dD-sSEED)")
+    row: dict = {"family": match["family"], "d": int(match["d"]), "seed": int(match["seed"])}
+    history = _history(out) if (out / "metrics.csv").exists() else []
+    row["epochs"] = len(history)
+    row["train_minutes"] = sum(h["seconds"] for h in history) / 60  # wall time, across resumes
+    if history:
+        best = min(history, key=lambda h: h["val_recon"])
+        row["best_recon"], row["best_epoch"] = best["val_recon"], int(best["epoch"])
+    if (out / "failure.json").exists():
+        row["failed"] = json.loads((out / "failure.json").read_text())["error"]
+    else:
+        row |= json.loads((out / "test_metrics.json").read_text())
+    return row
+
+
 def finished_cells(root: Path) -> list[dict]:
-    """Every evaluated cell under ``root`` (also those of other ``compare`` processes)."""
-    rows = [read_cell(m.parent) for m in root.glob("*-d*-s*/test_metrics.json")]
+    """Every evaluated or failed cell under ``root`` (also those of other ``compare`` processes)."""
+    dirs = {p.parent for name in ("test_metrics.json", "failure.json")
+            for p in root.glob(f"*-d*-s*/{name}")}
+    rows = [read_cell(d) for d in dirs]
     order = {name: i for i, name in enumerate(LATENTS)}
     return sorted(rows, key=lambda r: (r["d"], order.get(r["family"], len(order)), r["seed"]))
 
 
-def write_tables(rows: list[dict], root: Path, base: Config) -> None:
-    """results.csv (one row per cell), results.md (budget, ours, then ours beside published)."""
-    with (root / "results.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+def _num(row: dict, key: str, fmt: str = ".2f") -> str:
+    value = row.get(key)
+    return "–" if value is None else format(value, fmt)
+
+
+def write_tables(root: Path, base: Config) -> None:
+    """results.csv (one row per cell) and results.md (budget, per-cell table, summary)."""
+    rows = finished_cells(root)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(root / "results.csv", text.getvalue())
     minutes = sum(r["train_minutes"] for r in rows)
-    lines = [f"Protocol `{base.model}` ({base.dataset}): at most {base.epochs} epochs per cell"
-             f" (early stop {base.early_stop or 'off'}), batch {base.batch_size}, lr {base.lr};"
-             f" {minutes:.0f} training minutes (wall clock, shared machine) in total.",
-             "Test metrics in nats per image; IS-LL = importance-sampled log-likelihood with k"
-             " samples.", "",
-             "| family | d | seed | epochs | IS-LL (k) | ELBO | recon | KL | active |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    holdout = "test" if base.holdout == "test" else "validation"
+    lines = [f"Protocol `{base.model}` ({base.dataset}, precision {base.precision}): at most "
+             f"{base.epochs} epochs per cell (early stop {base.early_stop or 'off'}), batch "
+             f"{base.batch_size}; {minutes:.0f} training minutes (wall clock, shared machine) "
+             "in total.",
+             f"Nats per image. best recon = lowest per-epoch {holdout} reconstruction (epoch); "
+             f"the other columns evaluate the {base.eval_model} model on the test set (n images;"
+             " IS-LL with k importance samples).", "",
+             "| family | d | seed | epochs | best recon (epoch) | IS-LL (k) | ELBO | recon | KL |"
+             " active | n |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "failed" in r:
+            lines.append(f"| {r['family']} | {r['d']} | {r['seed']} | {r['epochs']} | "
+                         f"failed: {r['failed']} | | | | | | |")
+            continue
         lines.append(f"| {r['family']} | {r['d']} | {r['seed']} | {r['epochs']} | "
-                     f"{r.get('log_lik', float('nan')):.2f} ({r['k']}) | {r['elbo']:.2f} | "
-                     f"{r['recon']:.2f} | {r['kl']:.2f} | {r['active_units']} |")
-    text = "\n".join(lines) + "\n\n" + side_by_side(rows, base.model)
-    (root / "results.md").write_text(text)
+                     f"{_num(r, 'best_recon')} ({r.get('best_epoch', '–')}) | "
+                     f"{_num(r, 'log_lik')} ({r['k']}) | {r['elbo']:.2f} | {r['recon']:.2f} | "
+                     f"{r['kl']:.2f} | {r['active_units']} | {r.get('n', '–')} |")
+    done = [r for r in rows if "failed" not in r]
+    text = "\n".join(lines) + "\n\n"
+    text += SUMMARIES.get(base.model, side_by_side)(done, base.model)
+    write_atomic(root / "results.md", text)

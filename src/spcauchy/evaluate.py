@@ -17,6 +17,7 @@ from torch import nn
 from . import checkpoint
 from .config import Config, ConfigError
 from .data import DATASETS, Examples
+from .files import write_atomic
 from .vae import build_model
 
 
@@ -36,12 +37,15 @@ ACTIVE_THRESHOLD = 0.01
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Config, nn.Module]:
-    """Config and best-validation weights of a finished (or interrupted) run."""
+    """Config and weights of a finished (or interrupted) run: the best-validation model, or the
+    final one if the config says ``eval_model = "last"``."""
     path = Path(run_dir) / "best.pt"
     if not path.exists():
         raise ConfigError(f"{run_dir} holds no trained model (best.pt missing)")
     ck = checkpoint.load(path, device)
     cfg = Config.from_dict(ck["config"])
+    if cfg.eval_model == "last":
+        ck = checkpoint.load(Path(run_dir) / "last.pt", device)
     model = build_model(cfg).to(device)
     model.load_state_dict(ck["model"])
     return cfg, model.eval()
@@ -97,7 +101,6 @@ def evaluate_run(run_dir: str | Path, k: int | None = None, limit: int | None = 
     metrics = evaluate(model, test, cfg.eval_k if k is None else k, device=device)
     if cfg.dataset in RUN_METRICS:
         metrics |= RUN_METRICS[cfg.dataset](model, cfg, test)
-    tmp = Path(run_dir) / "test_metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2))
-    tmp.replace(Path(run_dir) / "test_metrics.json")
+    metrics["weights"] = cfg.eval_model
+    write_atomic(Path(run_dir) / "test_metrics.json", json.dumps(metrics, indent=2))
     return metrics

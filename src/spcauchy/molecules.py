@@ -18,6 +18,7 @@ from torch import nn
 from .config import Config, ConfigError
 from .data.smiles import TokenSplit, load_smiles
 from .data.tokenizer import Tokenizer
+from .files import write_atomic
 from .metrics import molecules as M
 from .metrics.table import format_table, metrics_table, reference_set
 
@@ -130,11 +131,7 @@ def draw(smiles: Sequence[str], path: str | Path, *, per_row: int = 5,
 
 def write_smi(smiles: Sequence[str], path: str | Path) -> Path:
     """One SMILES per line, written atomically (an invalid string is kept as generated)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"{s}\n" for s in smiles))
-    tmp.replace(path)
-    return path
+    return write_atomic(path, "".join(f"{s}\n" for s in smiles))
 
 
 def metric_table(run_dirs: Sequence[str | Path], train: Sequence[str], *, n: int,
@@ -167,13 +164,13 @@ def metric_table(run_dirs: Sequence[str | Path], train: Sequence[str], *, n: int
         subset = random.Random(seed).sample(pool, min(reference_size, len(pool)))
         refs.append(reference_set(ref_name, subset, fcd, device))
     table = metrics_table(generated, train, refs, seed=seed, fcd=fcd, device=device)
-    out.with_suffix(".json").write_text(json.dumps(table, indent=2) + "\n")
+    write_atomic(out.with_suffix(".json"), json.dumps(table, indent=2) + "\n")
     held_out = {d.name: _test_metrics(d) for d in dirs}
-    out.write_text(f"Held-out molecules (`spcauchy evaluate`, test_metrics.json):\n\n"
-                   f"{format_table(held_out)}\n\n"
-                   f"{n} prior samples per run (temperature as configured), references: "
-                   f"{reference_size} molecules of MOSES test (Test) and test_scaffolds (TestSF):"
-                   f"\n\n{format_table(table)}\n")
+    write_atomic(out, f"Held-out molecules (`spcauchy evaluate`, test_metrics.json):\n\n"
+                 f"{format_table(held_out)}\n\n"
+                 f"{n} prior samples per run (temperature as configured), references: "
+                 f"{reference_size} molecules of MOSES test (Test) and test_scaffolds (TestSF):"
+                 f"\n\n{format_table(table)}\n")
     return table
 
 

@@ -3,8 +3,9 @@
 It needs only ``model(batch) -> {"loss", "recon", "kl", "elbo"}`` (scalar tensors) and a
 ``DataBundle``. Each epoch ends with a validation pass, a per-epoch CSV row, and atomic
 checkpoints: ``last.pt`` (model, optimizer, scheduler, config, history and every process's RNG
-state, for ``resume``) and ``best.pt`` (weights at the best validation loss, for evaluation; the
--ELBO, or recon + β KL for a β-VAE with ``kl_end`` = β < 1).
+state, for ``resume``) and ``best.pt`` (weights at the best validation value of ``monitor``: the
+-ELBO, or recon + β KL for a β-VAE with ``kl_end`` = β < 1, or the reconstruction term).
+``config.json`` records the run's config in readable form.
 Batches come from generators seeded by (seed, epoch, rank), so a resumed run reproduces the
 uninterrupted one exactly.
 """
@@ -12,8 +13,10 @@ uninterrupted one exactly.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,20 +27,30 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint
-from .config import Config, ConfigError, apply
+from .config import DATA_FIELDS, Config, ConfigError, apply
 from .data import DATASETS, DataBundle, Examples
 from .distributed import Context, all_sum, gather_objects, setup
+from .files import LockedError, locked, write_atomic
 from .progress import progress
 from .vae import build_model
 from .vae.annealing import kl_weight
 
 TERMS = ("loss", "recon", "kl", "elbo")
 # Config fields that may change between an interrupted run and its resumption.
-RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "samples", "temperature"}
+RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "eval_model", "samples",
+             "temperature"}
 
 OPTIMIZERS: dict[str, Callable[[Any, Config], torch.optim.Optimizer]] = {
     "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
     "adamw": lambda params, c: torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay),
+}
+
+
+# config ``monitor`` → the validation value that selects best.pt, drives the plateau schedule and
+# early stopping (lower is better).
+MONITORS: dict[str, Callable[[dict[str, float], Config], float]] = {
+    "objective": lambda va, cfg: va["recon"] + cfg.kl_end * va["kl"],
+    "recon": lambda va, cfg: va["recon"],
 }
 
 
@@ -59,7 +72,8 @@ def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoc
     """One pass over this process's shard; returns example-weighted means over all processes.
 
     The reported loss is the negative ELBO; training descends the KL-annealed objective (see
-    ``spcauchy.vae.annealing``), whose weight β is a function of the global step.
+    ``spcauchy.vae.annealing``), whose weight β is a function of the global step. During the
+    first ``lr_warmup`` global steps the learning rate rises linearly to ``lr``.
 
     In training the step's statistics are summed across processes *before* the optimizer step,
     so a non-finite loss on any process stops every process before a parameter changes.
@@ -81,7 +95,11 @@ def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoc
                             + [torch.tensor(float(n), dtype=torch.float64, device=ctx.device)])
         if train:
             # annealed objective -(recon term) - β KL; with β = 1 it is exactly out["loss"]
-            beta = _beta(cfg, epoch * n_steps + step)
+            global_step = epoch * n_steps + step
+            beta = _beta(cfg, global_step)
+            if global_step < cfg.lr_warmup:
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * (global_step + 1) / cfg.lr_warmup
             optimizer.zero_grad(set_to_none=True)
             (out["loss"] + (beta - 1.0) * out["kl"]).backward()
             stats = all_sum(stats, ctx)
@@ -118,31 +136,48 @@ def _set_rng_state(states: list[torch.Tensor], ctx: Context) -> None:
 
 
 def _write_csv(history: list[dict[str, float]], path: Path) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    tmp.replace(path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_atomic(path, text.getvalue())
 
 
-def _check_resumable(saved: dict[str, Any], cfg: Config) -> None:
+def check_same_run(saved: dict[str, Any], cfg: Config, what: str = "cannot resume") -> None:
+    """``cfg`` describes the run a saved config belongs to (up to the ``RESUMABLE`` fields, and
+    data-filled fields that ``cfg`` leaves empty); else a ConfigError naming what differs."""
     saved = Config.from_dict(saved).to_dict()  # fields added since then take their defaults
-    changed = sorted(k for k, v in cfg.to_dict().items()
-                     if k not in RESUMABLE and saved.get(k) != v)
+    changed = [f"{k} ({saved.get(k)!r} there, {v!r} here)" for k, v in cfg.to_dict().items()
+               if k not in RESUMABLE and saved.get(k) != v and not (k in DATA_FIELDS and not v)]
     if changed:
-        raise ConfigError("cannot resume: config differs from the checkpoint in "
-                          + ", ".join(changed))
+        raise ConfigError(f"{what}: config differs from the saved run in " + ", ".join(changed))
+
+
+class RunInUseError(ConfigError):
+    """Another process is training in the same run directory."""
 
 
 def train(cfg: Config, out_dir: str | Path, *, resume: bool = False,
-          data: DataBundle | None = None) -> list[dict[str, float]]:
+          data: DataBundle | None = None, lock: bool = True) -> list[dict[str, float]]:
     """Train (or continue training) the model ``cfg`` describes; returns the epoch history.
 
     ``resume``: continue from ``out_dir/last.pt`` if it exists; a finished run returns at once.
     Without it an existing run directory is an error, so results are never overwritten.
+    The first process holds the directory's lock (``lock=False``: the caller holds it), so a
+    second ``train`` on the same directory fails at once with :class:`RunInUseError`.
     """
     out = Path(out_dir)
+    if not lock or os.environ.get("RANK", "0") != "0":
+        return _train(cfg, out, resume, data)
+    try:
+        with locked(out):
+            return _train(cfg, out, resume, data)
+    except LockedError as err:
+        raise RunInUseError(f"{err}: one training process per run directory") from None
+
+
+def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
+           ) -> list[dict[str, float]]:
     last = out / "last.pt"
     if last.exists() and not resume:
         raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
@@ -151,9 +186,6 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False,
     torch.manual_seed(cfg.seed)
     data = data or DATASETS[cfg.dataset](cfg)
     cfg = apply(cfg, data.config, source="data")
-    if ctx.main and data.info:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "data.json").write_text(json.dumps(data.info, indent=2) + "\n")
     model = build_model(cfg).to(ctx.device)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
     scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -163,13 +195,17 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False,
     torch.manual_seed(cfg.seed + 1 + ctx.rank)  # latent noise: independent per process
     if resume and last.exists():
         ck = checkpoint.load(last, ctx.device)
-        _check_resumable(ck["config"], cfg)
+        check_same_run(ck["config"], cfg)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(ck["scheduler"])
         state = ck["state"]
         _set_rng_state(ck["rng"], ctx)
+    if ctx.main:  # after the resume check: a refused resume changes no file
+        write_atomic(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+        if data.info:
+            write_atomic(out / "data.json", json.dumps(data.info, indent=2) + "\n")
     net = DistributedDataParallel(model) if ctx.world > 1 else model
     while state["epoch"] < cfg.epochs and not (cfg.early_stop
                                                and state["bad_epochs"] >= cfg.early_stop):
@@ -177,8 +213,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False,
         tr = run_epoch(net, data.train, cfg, ctx, epoch, optimizer)
         with torch.no_grad():
             va = run_epoch(model, data.val, cfg, ctx, epoch)
-        # selection on the objective the run ends with: -ELBO, or its β-VAE form for kl_end < 1
-        target = va["recon"] + cfg.kl_end * va["kl"]
+        target = MONITORS[cfg.monitor](va, cfg)
         improved = target < state["best"]
         state["best"] = min(state["best"], target)
         state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1

@@ -12,7 +12,7 @@ from .split import DataBundle, Examples, Split
 # a SMILES preset sees the same molecules.
 DATASETS: dict[str, Callable[[Config], DataBundle]] = {
     "mnist": lambda cfg: mnist.load(cfg.data_path, binarize=cfg.binarize,
-                                    train_limit=cfg.train_limit),
+                                    train_limit=cfg.train_limit, holdout=cfg.holdout),
     "smiles": lambda cfg: smiles.load_bundle(cfg.source, n_train=cfg.train_limit,
                                              max_len=cfg.max_len,
                                              representation=cfg.representation,

@@ -83,15 +83,29 @@ def read_arrays(path: Path, sha256: str | None = SHA256) -> list[tuple[np.ndarra
     return [(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64)) for x, y in splits]
 
 
-def load(path: str = "", *, binarize: bool = True, train_limit: int = 0,
-         seed: int = 0) -> DataBundle:
-    """MNIST as (N, 784) float tensors in [0, 1]; the pickle's 10k validation split is kept fixed.
+# The pickle stores grey level k as k/256; torchvision's ToTensor (the spCauchy paper's loader)
+# gives k/255, so grey-level targets are rescaled to that (a white pixel is exactly 1).
+GREY_SCALE = 256 / 255
 
+
+def load(path: str = "", *, binarize: bool = True, train_limit: int = 0,
+         holdout: str = "validation", seed: int = 0) -> DataBundle:
+    """MNIST as (N, 784) float tensors in [0, 1].
+
+    ``holdout="validation"``: train on the pickle's 50k training images and validate on its
+    fixed 10k validation images; ``"test"``: train on all 60k and use the 10k test images as the
+    per-epoch holdout too (the spCauchy paper's protocol, which selects on the test set).
     ``binarize``: training pixels are re-drawn as Bernoulli every epoch; validation and test are
     binarized once with a fixed seed so every model is scored on the same binary images.
+    Otherwise pixels are grey levels k/255.
     """
     arrays = read_arrays(Path(path), sha256=None) if path else read_arrays(locate())
+    if not binarize:
+        arrays = [(x * np.float32(GREY_SCALE), y) for x, y in arrays]
     train, val, test = (Split(torch.from_numpy(x), torch.from_numpy(y)) for x, y in arrays)
+    if holdout == "test":
+        train = Split(torch.cat([train.x, val.x]), torch.cat([train.y, val.y]))
+        val = test
     if train_limit:
         train = Split(train.x[:train_limit], train.y[:train_limit])
     if binarize:

@@ -118,8 +118,9 @@ def metrics_table(
     return table
 
 
-def _cell(value: float, digits: int) -> str:
-    return str(value) if type(value) is int else f"{value:.{digits}f}"  # counts stay counts
+def _cell(value: float | str, digits: int) -> str:
+    # counts stay counts, labels stay labels
+    return f"{value:.{digits}f}" if type(value) is float else str(value)
 
 
 def format_table(table: dict[str, dict[str, float]], digits: int = 3) -> str:

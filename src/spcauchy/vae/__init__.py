@@ -8,7 +8,7 @@ from torch import nn
 
 from ..config import Config, ConfigError
 from . import mnist, smiles
-from .latents import LATENTS, LatentFamily
+from .latents import HEADS, LATENTS, LatentFamily
 from .model import VAE, BernoulliVAE
 from .objectives import elbo_terms, importance_log_likelihood
 
@@ -24,6 +24,8 @@ def build_model(cfg: Config) -> nn.Module:
     """The model a config describes; unknown names raise ``ConfigError`` listing the choices."""
     if cfg.family not in LATENTS:
         raise ConfigError(f"unknown family {cfg.family!r}; choose from {', '.join(LATENTS)}")
+    if cfg.head not in HEADS:
+        raise ConfigError(f"unknown head {cfg.head!r}; choose from {', '.join(HEADS)}")
     if cfg.latent_dim < 1:
         raise ConfigError(f"latent_dim must be ≥ 1, got {cfg.latent_dim}")
     key = (cfg.dataset, cfg.model)
@@ -33,5 +35,5 @@ def build_model(cfg: Config) -> nn.Module:
     return MODELS[key](cfg)
 
 
-__all__ = ["LATENTS", "MODELS", "VAE", "BernoulliVAE", "LatentFamily", "build_model", "elbo_terms",
-           "importance_log_likelihood"]
+__all__ = ["HEADS", "LATENTS", "MODELS", "VAE", "BernoulliVAE", "LatentFamily", "build_model",
+           "elbo_terms", "importance_log_likelihood"]

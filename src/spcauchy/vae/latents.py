@@ -9,11 +9,12 @@ score a model is the density it was trained with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..distributions import HypersphericalUniform, PowerSpherical, SphericalCauchy, VonMisesFisher
@@ -36,21 +37,42 @@ class LatentFamily(Protocol):
     def ambient(self, d: int) -> int: ...
     def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]: ...
     def path(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor: ...
+    def init_head(self, layer: nn.Linear, d: int) -> None: ...
 
 
 class _Sampling:
-    """The training step's draw: z ~ q (shape (1, ..., ambient)) and KL(q ‖ prior) (shape (...))."""
+    """The training step's draw: z ~ q (shape (1, ..., ambient)) and KL(q ‖ prior) (shape (...)),
+    and the initial bias of the encoder's scale / concentration outputs."""
+
+    bias: float | None = None  # None: the layer's own initialization
+
+    def init_head(self, layer: nn.Linear, d: int) -> None:
+        """Set the bias of the outputs after the location (h[..., n_loc:]) to ``self.bias``."""
+        if self.bias is not None:
+            with torch.no_grad():
+                layer.bias[self.ambient(d):].fill_(self.bias)  # type: ignore[attr-defined]
 
     def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]:
         q = self.posterior(h, d)  # type: ignore[attr-defined]
         return q.rsample((1,)), kl_divergence(q, prior)
 
 
+# Gaussian posterior scale from the encoder output: σ = softplus(h) or σ = exp(h / 2) (h is the
+# log-variance), both floored by _MIN_SCALE.
+SCALES: dict[str, Callable[[Tensor], Tensor]] = {
+    "softplus": lambda h: F.softplus(h) + _MIN_SCALE,
+    "logvar": lambda h: torch.exp(0.5 * h) + _MIN_SCALE,
+}
+
+
 class NormalLatent(_Sampling):
-    """q = N(μ, diag σ²) with σ = softplus(h_σ) + 1e-5; prior N(0, I_d)."""
+    """q = N(μ, diag σ²) with σ = SCALES[scale](h_σ); prior N(0, I_d)."""
 
     name = "normal"
     spherical = False
+
+    def __init__(self, scale: str = "softplus"):
+        self.scale = SCALES[scale]
 
     def n_params(self, d: int) -> int:
         return 2 * d
@@ -59,7 +81,7 @@ class NormalLatent(_Sampling):
         return d
 
     def posterior(self, h: Tensor, d: int) -> Distribution:
-        scale = F.softplus(h[..., d:]) + _MIN_SCALE
+        scale = self.scale(h[..., d:])
         return Independent(Normal(h[..., :d], scale, validate_args=False), 1, validate_args=False)
 
     def prior(self, d: int, like: Tensor) -> Distribution:
@@ -97,9 +119,13 @@ class SphericalLatent(_Sampling):
 
 
 class SpCauchyLatent(SphericalLatent):
-    """q = spCauchy(μ, ρ) with ρ = sigmoid(h_ρ) (passed as a logit: exact as ρ → 1)."""
+    """q = spCauchy(μ, ρ) with ρ = sigmoid(h_ρ) (passed as a logit: exact as ρ → 1);
+    ``bias``: initial bias of h_ρ."""
 
     name = "spcauchy"
+
+    def __init__(self, bias: float | None = None):
+        self.bias = bias
 
     def posterior(self, h: Tensor, d: int) -> Distribution:
         return SphericalCauchy(self.direction(h, d), rho_logit=h[..., d + 1], validate_args=False)
@@ -110,27 +136,48 @@ class SpCauchyLatent(SphericalLatent):
         return spcauchy_latent(h[..., : d + 1], h[..., d + 1], (1,))
 
 
-class VonMisesFisherLatent(SphericalLatent):
-    """q = vMF(μ, κ) with κ = softplus(h_κ) + 1 (the S-VAE parameterization)."""
+class _ConcentrationLatent(SphericalLatent):
+    """κ = softplus(h_κ) + ``offset``; ``bias``: initial bias of h_κ."""
+
+    def __init__(self, offset: float = 1.0, bias: float | None = None):
+        self.offset, self.bias = offset, bias
+
+    def concentration(self, h: Tensor, d: int) -> Tensor:
+        return F.softplus(h[..., d + 1]) + self.offset
+
+
+class VonMisesFisherLatent(_ConcentrationLatent):
+    """q = vMF(μ, κ) (κ = softplus + 1 is the S-VAE parameterization)."""
 
     name = "vmf"
 
     def posterior(self, h: Tensor, d: int) -> Distribution:
-        kappa = F.softplus(h[..., d + 1]) + 1
-        return VonMisesFisher(self.direction(h, d), kappa, validate_args=False)
+        return VonMisesFisher(self.direction(h, d), self.concentration(h, d), validate_args=False)
 
 
-class PowerSphericalLatent(SphericalLatent):
-    """q = PowerSpherical(μ, κ) with κ = softplus(h_κ) + 1 (as for vMF)."""
+class PowerSphericalLatent(_ConcentrationLatent):
+    """q = PowerSpherical(μ, κ)."""
 
     name = "power"
 
     def posterior(self, h: Tensor, d: int) -> Distribution:
-        kappa = F.softplus(h[..., d + 1]) + 1
-        return PowerSpherical(self.direction(h, d), kappa, validate_args=False)
+        return PowerSpherical(self.direction(h, d), self.concentration(h, d), validate_args=False)
 
 
-LATENTS: dict[str, LatentFamily] = {
-    f.name: f
-    for f in (NormalLatent(), SpCauchyLatent(), VonMisesFisherLatent(), PowerSphericalLatent())
+def _registry(*families: LatentFamily) -> dict[str, LatentFamily]:
+    return {f.name: f for f in families}
+
+
+# Head parameterizations (config field ``head``): how encoder outputs become posterior
+# parameters, and their initial biases.
+# "softplus": σ = softplus + 1e-5, κ = softplus + 1 (S-VAE), spCauchy logit with default init.
+# "sc-vae": the spCauchy paper's code (lsablica/SC-VAE, experiments/mnist): Gaussian
+#   log-variance; spCauchy logit bias 2.0; vMF κ = softplus + 1; Power Spherical κ = softplus
+#   with bias 0 (the authors add float eps to κ; our Power Spherical accepts κ = 0).
+HEADS: dict[str, dict[str, LatentFamily]] = {
+    "softplus": _registry(NormalLatent(), SpCauchyLatent(), VonMisesFisherLatent(),
+                          PowerSphericalLatent()),
+    "sc-vae": _registry(NormalLatent("logvar"), SpCauchyLatent(bias=2.0), VonMisesFisherLatent(),
+                        PowerSphericalLatent(offset=0.0, bias=0.0)),
 }
+LATENTS: dict[str, LatentFamily] = HEADS["softplus"]

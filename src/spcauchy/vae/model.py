@@ -12,22 +12,46 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from .latents import LATENTS
+from .latents import HEADS
 from .objectives import elbo_terms, importance_log_likelihood
+
+# config ``precision`` → autocast dtype of the networks (None: no autocast)
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def full_precision(t: Tensor) -> Tensor:
+    """``t`` in float32 if autocast produced a half-precision tensor, else unchanged."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 class VAE(nn.Module):
     """The ELBO machinery every model shares; a subclass provides the networks.
 
     Subclasses implement ``encode(x) -> h`` (B, n_params(d)) and ``log_lik(x, z) -> (m, B)`` for
-    z of shape (m, B, D). The posterior is built here and only here, from ``LATENTS[family]``.
+    z of shape (m, B, D), running their networks under ``self.autocast(x)``. The posterior is
+    built here and only here, from ``HEADS[head][family]``.
+
+    ``precision="bf16"``: encoder and decoder run under bfloat16 autocast; the latent layer, the
+    KL and the likelihood stay in float32 (``h`` is cast back before the posterior is built).
     """
 
-    def __init__(self, family: str, latent_dim: int):
+    def __init__(self, family: str, latent_dim: int, *, head: str = "softplus",
+                 precision: str = "fp32"):
         super().__init__()
-        if family not in LATENTS:
-            raise ValueError(f"family must be one of {', '.join(LATENTS)}, got {family!r}")
-        self.latent, self.d = LATENTS[family], latent_dim
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
+        if family not in HEADS[head]:
+            raise ValueError(f"family must be one of {', '.join(HEADS[head])}, got {family!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {precision!r}")
+        self.latent, self.d = HEADS[head][family], latent_dim
+        self.amp_dtype = PRECISIONS[precision]
+
+    def autocast(self, like: Tensor) -> torch.autocast:
+        """Mixed-precision context for the networks (a no-op for ``fp32``)."""
+        return torch.autocast(like.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                              enabled=self.amp_dtype is not None)
 
     def encode(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -35,8 +59,13 @@ class VAE(nn.Module):
     def log_lik(self, x: Tensor, z: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def _params(self, x: Tensor) -> Tensor:
+        """Encoder output at full precision: the posterior never sees bfloat16."""
+        h = self.encode(x)
+        return full_precision(h)
+
     def posterior(self, x: Tensor) -> Distribution:
-        return self.latent.posterior(self.encode(x), self.d)
+        return self.latent.posterior(self._params(x), self.d)
 
     def prior(self, like: Tensor) -> Distribution:
         """p(z) with the dtype and device of the floating tensor ``like``."""
@@ -44,7 +73,7 @@ class VAE(nn.Module):
 
     def terms(self, x: Tensor) -> dict[str, Tensor]:
         """Per-example ELBO terms (B,) from one posterior sample."""
-        h = self.encode(x)
+        h = self._params(x)
         z, kl = self.latent.sample_and_kl(h, self.d, self.prior(h))
         return elbo_terms(z, kl, lambda z: self.log_lik(x, z))
 
@@ -55,7 +84,7 @@ class VAE(nn.Module):
 
     def log_likelihood(self, x: Tensor, k: int, chunk: int = 100) -> Tensor:
         """Importance-sampled log p(x), shape (B,)."""
-        h = self.encode(x)
+        h = self._params(x)
         q = self.latent.posterior(h, self.d)
         return importance_log_likelihood(q, self.prior(h), lambda z: self.log_lik(x, z), k, chunk)
 
@@ -69,20 +98,26 @@ class BernoulliVAE(VAE):
     Args:
         encoder: x (B, *event) → h (B, n_params(d)).
         decoder: z (N, ambient(d)) → logits (N, *event).
-        family: key of ``LATENTS``; latent_dim: manifold dimension d.
+        family, latent_dim, head, precision: as for :class:`VAE`.
+
+    The last layer of ``encoder`` must be an ``nn.Linear``: the family initializes its head.
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, family: str, latent_dim: int):
-        super().__init__(family, latent_dim)
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, family: str, latent_dim: int,
+                 **kwargs: str):
+        super().__init__(family, latent_dim, **kwargs)
         self.encoder, self.decoder = encoder, decoder
+        self.latent.init_head(list(encoder.modules())[-1], latent_dim)
 
     def encode(self, x: Tensor) -> Tensor:
-        return self.encoder(x)
+        with self.autocast(x):
+            return self.encoder(x)
 
     def logits(self, z: Tensor, event_shape: torch.Size) -> Tensor:
-        """Decoder logits for z of shape (..., D) → (..., *event_shape)."""
-        flat = self.decoder(z.reshape(-1, z.shape[-1]))
-        return flat.reshape(*z.shape[:-1], *event_shape)
+        """Decoder logits (float32) for z of shape (..., D) → (..., *event_shape)."""
+        with self.autocast(z):
+            flat = self.decoder(z.reshape(-1, z.shape[-1]))
+        return full_precision(flat).reshape(*z.shape[:-1], *event_shape)
 
     def log_lik(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x|z) for x (B, *event), z (m, B, D) → (m, B)."""

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..config import Config, ConfigError
 from ..data.tokenizer import Tokenizer
-from .model import VAE
+from .model import VAE, full_precision
 
 
 def sequence_log_likelihood(logits: Tensor, targets: Tensor, pad_id: int) -> Tensor:
@@ -62,8 +62,10 @@ class SmilesVAE(VAE):
         hidden_dim: int = 256,
         num_layers: int = 1,
         word_dropout: float = 0.0,
+        head: str = "softplus",
+        precision: str = "fp32",
     ) -> None:
-        super().__init__(family, latent_dim)
+        super().__init__(family, latent_dim, head=head, precision=precision)
         n_params, z_dim = self.latent.n_params(latent_dim), self.latent.ambient(latent_dim)
         for name, v in (("vocab_size", vocab_size), ("latent_dim", latent_dim),
                         ("embed_dim", embed_dim), ("hidden_dim", hidden_dim),
@@ -97,10 +99,12 @@ class SmilesVAE(VAE):
         """
         lengths = self.lengths(tokens)
         last = (lengths - 1).view(-1, 1, 1)
-        fwd, _ = self.encoder_fwd(self.embed(tokens))
-        bwd, _ = self.encoder_bwd(self.embed(reverse_within_length(tokens, lengths)))
-        h = [out.gather(1, last.expand(-1, 1, out.shape[-1])).squeeze(1) for out in (fwd, bwd)]
-        return self.to_params(torch.cat(h, dim=-1))
+        with self.autocast(self.embed.weight):
+            fwd, _ = self.encoder_fwd(self.embed(tokens))
+            bwd, _ = self.encoder_bwd(self.embed(reverse_within_length(tokens, lengths)))
+            h = [out.gather(1, last.expand(-1, 1, out.shape[-1])).squeeze(1)
+                 for out in (fwd, bwd)]
+            return self.to_params(torch.cat(h, dim=-1))
 
     def _initial_state(self, z: Tensor) -> Tensor:
         """z (B, z_dim) -> GRU state (num_layers, B, H)."""
@@ -129,7 +133,8 @@ class SmilesVAE(VAE):
         """log p(x|z) per sequence (teacher forcing): x (B, T) tokens, z (m, B, D) -> (m, B)."""
         m, b = z.shape[:2]
         tokens = x.repeat(m, 1)
-        logits = self.decode_logits(z.reshape(m * b, -1), tokens)
+        with self.autocast(z):
+            logits = full_precision(self.decode_logits(z.reshape(m * b, -1), tokens))
         return sequence_log_likelihood(logits, tokens[:, 1:], self.pad_id).view(m, b)
 
     @torch.no_grad()
@@ -182,4 +187,4 @@ def gru_vae(cfg: Config) -> SmilesVAE:
     return SmilesVAE(len(tok), cfg.family, cfg.latent_dim, pad_id=tok.pad_id, bos_id=tok.bos_id,
                      eos_id=tok.eos_id, unk_id=tok.unk_id, embed_dim=cfg.embed_dim,
                      hidden_dim=cfg.hidden[0], num_layers=len(cfg.hidden),
-                     word_dropout=cfg.word_dropout)
+                     word_dropout=cfg.word_dropout, head=cfg.head, precision=cfg.precision)
