@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The spCauchy paper's MNIST table (preset mnist-cnn): 4 families × d ∈ {2, 3, 5, 10, 20} ×
-# seeds {0, 1, 2}, 40 epochs, bf16 autocast, into results/mnist/cnn; plus one float32 cell
-# (spCauchy, d = 10, seed 0) in results/mnist/cnn-fp32 to check bf16 against.
+# seeds {0, 1, 2}, 40 epochs, bf16 autocast, into results/mnist/cnn (the float32 check cell:
+# see results/mnist/README.md).
 # Restartable: rerun it and finished cells are reused, interrupted ones resumed. Cells are locked,
 # so several copies of this script (or machines sharing the directory) split the work.
 # JOBS cells train at once (default: one per core); SPCAUCHY=... picks the command.
