@@ -36,7 +36,7 @@ def _tiny(fake: Path) -> list[str]:
     (["evaluate", "no/such/run"], "holds no trained model"),
     (["train", "--out", "x", "--set", "vocab=[1, 2]"], "vocab must be a list of str"),
     (["sample", "no/such/run", "-n", "0"], "-n must be a positive number"),
-    (["interpolate", "no/such/run", "--steps", "1"], "--steps must be at least 2"),
+    (["interpolate", "no/such/run", "--steps", "1"], "--steps must be in 2..1000"),
     (["interpolate", "no/such/run", "CCO"], "give two endpoints or none"),
 ])
 def test_user_mistakes_are_one_line(argv, message, capsys):

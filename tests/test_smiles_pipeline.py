@@ -26,7 +26,7 @@ from spcauchy.vae import LATENTS
 pytestmark = needs("molsets")
 
 TINY = ["train_limit=120", "eval_limit=12", "hidden=[16]", "embed_dim=8", "latent_dim=3",
-        "epochs=1", "batch_size=32", "progress=false", "kl_warmup=4"]
+        "epochs=1", "batch_size=32", "progress=false", "kl_warmup=4", "eval_k=3"]
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_cli_sample_interpolate_evaluate_report(run, tmp_path, capsys):
     assert main(["interpolate", str(run), "CCO", "C1CC"]) == 2
     assert "not a valid SMILES" in capsys.readouterr().err
     table = tmp_path / "table.md"
-    assert main(["evaluate", str(run), "--k", "3", "--samples", "40", "--reference-size", "60",
+    assert main(["evaluate", str(run), "--samples", "40", "--reference-size", "60",
                  "--table", str(table)]) == 0
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert {"recon_accuracy", "interp_valid", "interp_distinct", "active_units_scaled",

@@ -83,8 +83,8 @@ def test_non_finite_loss_keeps_last_good_checkpoint(fake, tmp_path, monkeypatch)
 
 
 def test_bad_kl_schedule_fails_before_loading_data(tmp_path):
-    cfg = tiny_config(tmp_path / "missing.pkl.gz", "kl_end=-1.0")
-    with pytest.raises(ConfigError, match="KL weights"):
+    cfg = tiny_config(tmp_path / "missing.pkl.gz", "kl_schedule='steep'")
+    with pytest.raises(ConfigError, match="schedule must be one of"):
         train(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 

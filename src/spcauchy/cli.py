@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from .vae import LATENTS
 
 if TYPE_CHECKING:
     from torch.nn import Module
+
+
+MAX_STEPS = 1000  # points on an interpolation path
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -46,6 +50,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate_run
 
+    for name in ("k", "limit", "samples"):
+        if getattr(args, name) is not None and getattr(args, name) < 0:
+            raise ConfigError(f"--{name} must be ≥ 0, got {getattr(args, name)}")
     for run in args.runs:
         print(json.dumps({"run": run, **evaluate_run(run, k=args.k, limit=args.limit)}, indent=2))
     _molecule_table(args)
@@ -92,6 +99,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     if args.n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {args.n}")
+    if args.temperature is not None and not (math.isfinite(args.temperature)
+                                             and args.temperature >= 0):
+        raise ConfigError(f"--temperature must be a finite number ≥ 0, got {args.temperature}")
 
     cfg, model = load_run(args.run)
     {"mnist": _sample_images, "smiles": _sample_molecules}[cfg.dataset](args, cfg, model)
@@ -126,8 +136,8 @@ def _interpolate_molecules(args: argparse.Namespace, cfg: Config, model: Module)
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
-    if args.steps < 2:
-        raise ConfigError(f"--steps must be at least 2, got {args.steps}")
+    if not 2 <= args.steps <= MAX_STEPS:
+        raise ConfigError(f"--steps must be in 2..{MAX_STEPS}, got {args.steps}")
     if len(args.ends) not in (0, 2):
         raise ConfigError(f"give two endpoints or none, got {len(args.ends)}")
     from .evaluate import load_run
@@ -240,8 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, DataError, FileNotFoundError) as err:
+    except (ConfigError, DataError) as err:
         print(f"spcauchy {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # unreadable input, read-only or full output directory
+        where = f": {err.filename}" if err.filename else ""
+        print(f"spcauchy {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except NonFiniteLossError as err:
         print(f"spcauchy {args.command}: error: {err}", file=sys.stderr)

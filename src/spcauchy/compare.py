@@ -27,6 +27,7 @@ from .config import Config, ConfigError
 from .evaluate import evaluate_run
 from .files import LockedError, locked, write_atomic
 from .published import side_by_side, summary_table
+from .rundir import read_history, read_test_metrics
 from .train import NonFiniteLossError, check_same_run, train
 from .vae import LATENTS
 
@@ -95,11 +96,6 @@ def run_grid(configs: list[Config], root: str | Path, *, jobs: int = 1) -> list[
     return finished_cells(root)
 
 
-def _history(out: Path) -> list[dict[str, float]]:
-    with (out / "metrics.csv").open(newline="") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
 def read_cell(out: Path) -> dict:
     """One row of the tables from a cell's files: family, d and seed from the directory name,
     ``best_recon`` = the lowest per-epoch holdout reconstruction (the spCauchy paper's metric
@@ -108,16 +104,19 @@ def read_cell(out: Path) -> dict:
     if match is None:
         raise ConfigError(f"{out} is not a grid cell (expected FAMILY-dD-sSEED)")
     row: dict = {"family": match["family"], "d": int(match["d"]), "seed": int(match["seed"])}
-    history = _history(out) if (out / "metrics.csv").exists() else []
+    history = read_history(out)
     row["epochs"] = len(history)
     row["train_minutes"] = sum(h["seconds"] for h in history) / 60  # wall time, across resumes
     if history:
         best = min(history, key=lambda h: h["val_recon"])
         row["best_recon"], row["best_epoch"] = best["val_recon"], int(best["epoch"])
     if (out / "failure.json").exists():
-        row["failed"] = json.loads((out / "failure.json").read_text())["error"]
+        row["failed"] = str(json.loads((out / "failure.json").read_text()).get("error"))
     else:
-        row |= json.loads((out / "test_metrics.json").read_text())
+        row |= read_test_metrics(out)
+        missing = {"elbo", "recon", "kl", "active_units", "k"} - set(row)
+        if missing:
+            raise ConfigError(f"{out}/test_metrics.json: incomplete (no {', '.join(missing)})")
     return row
 
 

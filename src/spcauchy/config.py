@@ -7,6 +7,7 @@ directory can always be re-evaluated, resumed or plotted without the command tha
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -81,6 +82,25 @@ class Config:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _LIST_ITEMS = {"hidden": int, "vocab": str}
+def _at_least(low: float) -> tuple[Any, str]:
+    return (lambda v: math.isfinite(v) and v >= low), f"a finite number ≥ {low:g}"
+
+
+def _in_unit(closed: bool) -> tuple[Any, str]:
+    if closed:
+        return (lambda v: 0.0 <= v <= 1.0), "in [0, 1]"
+    return (lambda v: 0.0 <= v < 1.0), "in [0, 1)"
+
+
+# Numeric fields and the values they may take (checked wherever a config is built).
+RANGES: dict[str, tuple[Any, str]] = {
+    **{k: _at_least(1) for k in ("latent_dim", "epochs", "batch_size", "max_len", "embed_dim",
+                                 "kl_warmup")},
+    **{k: _at_least(0) for k in ("train_limit", "lr", "lr_warmup", "weight_decay",
+                                 "plateau_patience", "early_stop", "seed", "eval_k",
+                                 "eval_limit", "samples", "temperature", "kl_start", "kl_end")},
+    "plateau_factor": _in_unit(False), "word_dropout": _in_unit(False),
+}
 # Fields the data fills in when a config leaves them empty (saved with the run).
 DATA_FIELDS = {"vocab"}
 # Fields with a fixed set of values (registries elsewhere check their own names).
@@ -89,18 +109,21 @@ CHOICES = {"holdout": ("validation", "test"), "monitor": ("objective", "recon"),
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
-    """Check a value against the type of the default of field ``name``."""
-    default = getattr(Config(), name)
-    kind = type(default)
+    """Check a value against the type of the default of field ``name`` and its allowed range."""
+    kind = type(getattr(Config(), name))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if kind is list:
         item = _LIST_ITEMS[name]
-        if isinstance(value, list) and all(type(v) is item for v in value):
-            return list(value)
-        raise ConfigError(f"{source}: {name} must be a list of {item.__name__}, got {value!r}")
-    if type(value) is not kind:
+        if not (isinstance(value, list) and all(type(v) is item for v in value)):
+            raise ConfigError(f"{source}: {name} must be a list of {item.__name__}, got {value!r}")
+        value = list(value)
+    elif type(value) is not kind:
         raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r}")
+    if name in RANGES and not RANGES[name][0](value):
+        raise ConfigError(f"{source}: {name} must be {RANGES[name][1]}, got {value!r}")
+    if name == "hidden" and not all(v >= 1 for v in value):
+        raise ConfigError(f"{source}: hidden sizes must be ≥ 1, got {value!r}")
     if name in CHOICES and value not in CHOICES[name]:
         raise ConfigError(f"{source}: {name} must be one of {', '.join(CHOICES[name])}, "
                           f"got {value!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import load
+from .config import ConfigError, load
 from .evaluate import evaluate_run
 from .report import write_report
 from .train import train
@@ -14,6 +14,9 @@ FAMILIES = ("spcauchy", "normal")
 
 
 def demo(out_dir: str | Path, overrides: list[str] | None = None) -> Path:
+    if any(o.partition("=")[0].strip() == "family" for o in overrides or []):
+        raise ConfigError(f"the demo trains {' and '.join(FAMILIES)}; family cannot be set "
+                          "(use `spcauchy train --config demo --set family=...`)")
     out = Path(out_dir)
     runs = []
     for family in FAMILIES:

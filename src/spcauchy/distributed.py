@@ -16,6 +16,8 @@ import torch.distributed as dist
 # active exception"). Imported here, the defaults are None and teardown joins the threads.
 import torch.distributed.nn
 
+from .config import ConfigError
+
 
 @dataclass(frozen=True)
 class Context:
@@ -28,6 +30,24 @@ class Context:
         return self.rank == 0
 
 
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """``"auto"``: the local rank's GPU when CUDA is available, else the CPU; any other name
+    must be a device torch knows and this machine has (else a ConfigError)."""
+    if name == "auto":
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but CUDA is not available here")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s)")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    return dev
+
+
 def setup(device: str = "auto") -> Context:
     """Join the process group torchrun describes in the environment (if any) and pick a device.
 
@@ -35,10 +55,7 @@ def setup(device: str = "auto") -> Context:
     NCCL on GPUs and gloo on CPUs.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     if world > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)

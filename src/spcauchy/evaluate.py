@@ -17,6 +17,7 @@ from torch import nn
 from . import checkpoint
 from .config import Config, ConfigError
 from .data import DATASETS, Examples
+from .distributed import resolve_device
 from .files import write_atomic
 from .vae import build_model
 
@@ -42,12 +43,18 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Config, nn.Modul
     path = Path(run_dir) / "best.pt"
     if not path.exists():
         raise ConfigError(f"{run_dir} holds no trained model (best.pt missing)")
-    ck = checkpoint.load(path, device)
-    cfg = Config.from_dict(ck["config"])
+    ck = checkpoint.load(path, device, keys=("config", "model"))
+    if not isinstance(ck["config"], dict):
+        raise checkpoint.CheckpointError(f"{path}: its config entry is not a table")
+    try:
+        cfg = Config.from_dict(ck["config"])
+    except ConfigError as err:
+        raise checkpoint.CheckpointError(f"{path}: invalid saved config ({err})") from None
     if cfg.eval_model == "last":
-        ck = checkpoint.load(Path(run_dir) / "last.pt", device)
+        path = Path(run_dir) / "last.pt"
+        ck = checkpoint.load(path, device, keys=("model",))
     model = build_model(cfg).to(device)
-    model.load_state_dict(ck["model"])
+    checkpoint.load_weights(model, ck["model"], path)
     return cfg, model.eval()
 
 
@@ -86,21 +93,32 @@ def evaluate(model: nn.Module, split: Examples, k: int = 500, batch_size: int = 
 
 def evaluate_run(run_dir: str | Path, k: int | None = None, limit: int | None = None,
                  device: str = "auto") -> dict[str, float]:
-    """Evaluate ``run_dir``'s best model on the test set; writes ``test_metrics.json``.
+    """Evaluate ``run_dir``'s model on the test set; writes ``test_metrics.json`` (another ``k`` or
+    ``limit`` than the config's: ``test_metrics.k{k}.n{n}.json``).
 
     ``device="auto"``: the first GPU if CUDA is available, else the CPU.
     """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     cfg, model = load_run(run_dir, device)
     torch.manual_seed(cfg.seed)
     test = DATASETS[cfg.dataset](cfg).test
+    k = cfg.eval_k if k is None else k
     limit = cfg.eval_limit if limit is None else limit
+    if k < 0 or limit < 0:
+        raise ConfigError(f"k and limit must be ≥ 0, got k={k}, limit={limit}")
     if limit:
         test = test.head(limit)
-    metrics = evaluate(model, test, cfg.eval_k if k is None else k, device=device)
+    metrics = evaluate(model, test, k, device=device)
     if cfg.dataset in RUN_METRICS:
         metrics |= RUN_METRICS[cfg.dataset](model, cfg, test)
     metrics["weights"] = cfg.eval_model
-    write_atomic(Path(run_dir) / "test_metrics.json", json.dumps(metrics, indent=2))
+    # the run's own evaluation (the config's k and limit) is test_metrics.json; another one is
+    # written beside it and never replaces it
+    own = (k, limit) == (cfg.eval_k, cfg.eval_limit)
+    path = Path(run_dir) / ("test_metrics.json" if own else f"test_metrics.k{k}.n{len(test)}.json")
+    try:
+        write_atomic(path, json.dumps(metrics, indent=2))
+    except OSError as err:
+        raise ConfigError(f"could not write {path} ({err.strerror or err}); the metrics were "
+                          f"{json.dumps(metrics)}") from None
     return metrics

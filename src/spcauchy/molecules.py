@@ -21,6 +21,7 @@ from .data.tokenizer import Tokenizer
 from .files import write_atomic
 from .metrics import molecules as M
 from .metrics.table import format_table, metrics_table, reference_set
+from .rundir import read_history, read_test_metrics
 
 # Reference sets are seeded subsamples of MOSES test / test_scaffolds, 17x smaller than the full
 # sets, so that a metric table costs minutes on a CPU.
@@ -175,11 +176,7 @@ def metric_table(run_dirs: Sequence[str | Path], train: Sequence[str], *, n: int
 
 
 def _test_metrics(run: Path) -> dict[str, float]:
-    path = run / "test_metrics.json"
-    metrics = json.loads(path.read_text()) if path.exists() else {}
-    with (run / "metrics.csv").open() as fh:
-        epochs = sum(1 for _ in fh) - 1
-    return {"epochs": epochs, **metrics}
+    return {"epochs": len(read_history(run)), **read_test_metrics(run)}
 
 
 def check_same_data(configs: Sequence[Config]) -> None:

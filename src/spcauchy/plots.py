@@ -6,7 +6,6 @@ Latent points are posterior modes from ``model.posterior`` (the same q used in t
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import matplotlib
@@ -16,8 +15,10 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 
+from .config import ConfigError
 from .data import DATASETS, Split
 from .evaluate import load_run
+from .rundir import read_history
 
 
 def _images(model: nn.Module, z: Tensor) -> Tensor:
@@ -64,6 +65,8 @@ def save_samples(run_dir: str | Path, path: str | Path, n: int = 64) -> Path:
 def save_interpolation(run_dir: str | Path, path: str | Path, a: int = 0, b: int = 1,
                        steps: int = 10) -> Path:
     model, test, spherical = _test_split(run_dir, max(a, b) + 1)
+    if min(a, b) < 0 or max(a, b) >= len(test):
+        raise ConfigError(f"test-image indices must be in 0..{len(test) - 1}, got {a} and {b}")
     z = model.posterior(test.x[[a, b]]).mode
     t = torch.linspace(0, 1, steps, dtype=z.dtype)
     path_z = model.latent.path(z[0], z[1], t)
@@ -98,8 +101,7 @@ def save_curves(run_dirs: list[str | Path], path: str | Path) -> Path:
     """Validation loss (negative ELBO) per epoch of each run."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for run in run_dirs:
-        with (Path(run) / "metrics.csv").open() as fh:
-            rows = list(csv.DictReader(fh))
+        rows = read_history(run)
         epochs = [int(r["epoch"]) for r in rows]
         ax.plot(epochs, [float(r["train_loss"]) for r in rows], "--", alpha=0.5)
         ax.plot(epochs, [float(r["val_loss"]) for r in rows], label=Path(run).name,

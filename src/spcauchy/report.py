@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from . import plots
 from .evaluate import load_run
+from .files import write_atomic
+from .rundir import read_history, read_test_metrics
 
 _METRICS = ("log_lik", "elbo", "recon", "kl", "active_units", "active_units_scaled",
             "recon_accuracy", "interp_valid", "interp_distinct", "k", "n")
@@ -55,10 +56,8 @@ def _table(runs: list[Path]) -> str:
     rows = []
     for run in runs:
         cfg, _ = load_run(run)
-        mfile = run / "test_metrics.json"
-        m = json.loads(mfile.read_text()) if mfile.exists() else {}
-        epochs = sum(1 for _ in (run / "metrics.csv").open()) - 1
-        cells = [run.name, cfg.family, cfg.latent_dim, epochs]
+        m = read_test_metrics(run)
+        cells = [run.name, cfg.family, cfg.latent_dim, len(read_history(run))]
         cells += [f"{m[k]:.2f}" if isinstance(m.get(k), float) else m.get(k, "–")
                   for k in _METRICS]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
@@ -87,7 +86,7 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "spca
         if own.exists():
             parts += _tables([own])
     body = "\n".join(parts)
-    out.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>"
+    write_atomic(out, f"<!doctype html><html><head><meta charset='utf-8'><title>"
                    f"{html.escape(title)}</title><style>{_CSS}</style></head>"
                    f"<body>{body}</body></html>\n")
     return out

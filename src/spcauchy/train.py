@@ -36,6 +36,7 @@ from .vae import build_model
 from .vae.annealing import kl_weight
 
 TERMS = ("loss", "recon", "kl", "elbo")
+CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "state", "rng")
 # Config fields that may change between an interrupted run and its resumption.
 RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "eval_model", "samples",
              "temperature"}
@@ -64,7 +65,8 @@ def _beta(cfg: Config, step: int) -> float:
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN/Inf; the parameters were not updated and no checkpoint was written."""
+    """The training or validation loss became NaN/Inf: the parameters were not updated and no
+    checkpoint of that epoch was written."""
 
 
 def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoch: int,
@@ -108,7 +110,7 @@ def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoc
                 terms = ", ".join(f"{k}={v:.4g}" for k, v in zip(TERMS, means, strict=True))
                 raise NonFiniteLossError(
                     f"non-finite loss at epoch {epoch + 1}, step {step + 1} ({terms}); "
-                    "parameters not updated, last good checkpoint kept")
+                    "parameters not updated")
             optimizer.step()
         total += stats
     if not train:
@@ -146,6 +148,8 @@ def _write_csv(history: list[dict[str, float]], path: Path) -> None:
 def check_same_run(saved: dict[str, Any], cfg: Config, what: str = "cannot resume") -> None:
     """``cfg`` describes the run a saved config belongs to (up to the ``RESUMABLE`` fields, and
     data-filled fields that ``cfg`` leaves empty); else a ConfigError naming what differs."""
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{what}: the saved config is not a table")
     saved = Config.from_dict(saved).to_dict()  # fields added since then take their defaults
     changed = [f"{k} ({saved.get(k)!r} there, {v!r} here)" for k, v in cfg.to_dict().items()
                if k not in RESUMABLE and saved.get(k) != v and not (k in DATA_FIELDS and not v)]
@@ -181,7 +185,14 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
     last = out / "last.pt"
     if last.exists() and not resume:
         raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
-    _beta(cfg, 0)  # a bad KL schedule fails before any data is loaded
+    # bad names and a bad KL schedule fail before any data is loaded
+    for field, names in (("optimizer", OPTIMIZERS), ("dataset", DATASETS)):
+        if getattr(cfg, field) not in names:
+            raise ConfigError(f"unknown {field} {getattr(cfg, field)!r}; choose from "
+                              + ", ".join(names))
+    _beta(cfg, 0)
+    for tmp in out.glob(".*.tmp"):  # left by a kill during a write (we hold the lock)
+        tmp.unlink(missing_ok=True)
     ctx = setup(cfg.device)
     torch.manual_seed(cfg.seed)
     data = data or DATASETS[cfg.dataset](cfg)
@@ -194,14 +205,20 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
     state: dict[str, Any] = {"epoch": 0, "best": math.inf, "bad_epochs": 0, "history": []}
     torch.manual_seed(cfg.seed + 1 + ctx.rank)  # latent noise: independent per process
     if resume and last.exists():
-        ck = checkpoint.load(last, ctx.device)
+        ck = checkpoint.load(last, ctx.device, keys=CHECKPOINT_KEYS)
         check_same_run(ck["config"], cfg)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(ck["scheduler"])
-        state = ck["state"]
-        _set_rng_state(ck["rng"], ctx)
+        checkpoint.load_weights(model, ck["model"], last)
+        try:
+            optimizer.load_state_dict(ck["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(ck["scheduler"])
+            state = {k: ck["state"][k] for k in ("epoch", "best", "bad_epochs", "history")}
+            history = list(state["history"])
+            _set_rng_state(ck["rng"], ctx)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+            raise checkpoint.CheckpointError(f"{last}: corrupt training state ({err})") from None
+        if ctx.main and history:  # a kill after metrics.csv, before last.pt
+            _write_csv(history, out / "metrics.csv")
     if ctx.main:  # after the resume check: a refused resume changes no file
         write_atomic(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         if data.info:
@@ -210,9 +227,17 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
     while state["epoch"] < cfg.epochs and not (cfg.early_stop
                                                and state["bad_epochs"] >= cfg.early_stop):
         epoch, start = state["epoch"], time.perf_counter()
-        tr = run_epoch(net, data.train, cfg, ctx, epoch, optimizer)
-        with torch.no_grad():
-            va = run_epoch(model, data.val, cfg, ctx, epoch)
+        try:
+            tr = run_epoch(net, data.train, cfg, ctx, epoch, optimizer)
+            with torch.no_grad():
+                va = run_epoch(model, data.val, cfg, ctx, epoch)
+            if not all(math.isfinite(v) for v in va.values()):
+                raise NonFiniteLossError(f"non-finite validation loss at epoch {epoch + 1} "
+                                         f"({', '.join(f'{k}={v:.4g}' for k, v in va.items())})")
+        except NonFiniteLossError as err:
+            kept = (f"the checkpoint of epoch {epoch} is kept" if last.exists()
+                    else "no checkpoint was written")
+            raise NonFiniteLossError(f"{err}; {kept}") from None
         target = MONITORS[cfg.monitor](va, cfg)
         improved = target < state["best"]
         state["best"] = min(state["best"], target)
@@ -226,12 +251,14 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
                                  "seconds": time.perf_counter() - start})
         rng = _rng_state(ctx)
         if ctx.main:
+            # last.pt last: a kill before it redoes this epoch, and the resume rewrites the
+            # epoch table from the checkpoint
             if improved:
                 checkpoint.save({"config": cfg.to_dict(), "model": model.state_dict(),
                                  "epoch": epoch + 1}, out / "best.pt")
+            _write_csv(state["history"], out / "metrics.csv")
             checkpoint.save({"config": cfg.to_dict(), "model": model.state_dict(),
                              "optimizer": optimizer.state_dict(),
                              "scheduler": scheduler.state_dict() if scheduler else {},
                              "state": state, "rng": rng}, last)
-            _write_csv(state["history"], out / "metrics.csv")
     return state["history"]

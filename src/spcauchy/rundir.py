@@ -1,0 +1,51 @@
+"""The one reader of a run directory's small files: ``config.json``, ``metrics.csv`` (one row
+per epoch) and ``test_metrics.json``. A corrupt file is a ConfigError naming it, never a
+traceback; the files are only read."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: corrupt JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def read_config(run: str | Path) -> Config:
+    """The run's config (``config.json``)."""
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run} holds no run (config.json missing)")
+    return Config.from_dict(_json(path))
+
+
+def read_history(run: str | Path) -> list[dict[str, float]]:
+    """``metrics.csv`` as numbers, one dict per epoch ([] if training has not finished one)."""
+    path = Path(run) / "metrics.csv"
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="") as fh:
+            rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
+        raise ConfigError(f"{path}: corrupt epoch table ({err})") from None
+    if rows and not {"epoch", "val_recon", "val_loss", "seconds"} <= set(rows[0]):
+        raise ConfigError(f"{path}: not an epoch table (columns {', '.join(rows[0])})")
+    return rows
+
+
+def read_test_metrics(run: str | Path) -> dict[str, Any]:
+    """``test_metrics.json`` ({} if the run was not evaluated)."""
+    path = Path(run) / "test_metrics.json"
+    return _json(path) if path.exists() else {}
