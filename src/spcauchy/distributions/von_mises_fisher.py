@@ -8,7 +8,13 @@ from torch.distributions.utils import lazy_property
 from torch.types import _size
 
 from ..special.bessel import BesselTerms
-from ..special.vmf import kl_from_terms, log_f_scaled_from_terms, ratio_from_terms, vmf_terms
+from ..special.vmf import (
+    axial_variances,
+    kl_from_terms,
+    log_f_scaled_from_terms,
+    ratio_from_terms,
+    vmf_terms,
+)
 from ..special.vmf_sampling import ds_dkappa, wood_sample
 from .axial import ConcentrationDistribution, axial_variance, place_around
 from .uniform import log_sphere_area
@@ -77,9 +83,5 @@ class VonMisesFisher(ConcentrationDistribution):
     @property
     def variance(self) -> torch.Tensor:
         """Diagonal of Cov[x]: Var μᵀx = A'(κ), E[1-(μᵀx)²] = (p-1)A/κ (→ (p-1)/p at κ = 0)."""
-        t = self._terms
-        kappa = self.concentration
-        safe = kappa.clamp_min(torch.finfo(kappa.dtype).tiny)
-        var_axis = torch.where(kappa > 0, t.kappa_dratio / safe, 1.0 / self.dim)
-        transverse = torch.where(kappa > 0, t.ratio / safe, 1.0 / self.dim)
+        var_axis, transverse = axial_variances(self.dim, self.concentration)
         return axial_variance(self.loc, var_axis, transverse)

@@ -6,8 +6,9 @@ Everything is expressed through the normalized function
     f_ν(κ) = Γ(ν+1) (2/κ)^ν I_ν(κ) = ₀F₁(; ν+1; κ²/4)    (f_ν(0) = 1, f_ν' / f_ν = A_ν)
 
 whose logarithm L = log f_ν vanishes at κ = 0, and the ratio A_ν(κ) = I_{ν+1}(κ)/I_ν(κ) = L'(κ).
-Alongside them: Ls = L - κ (= log of the exponentially scaled f), B = 1 - A and P = κ A'(κ), each
-formed without cancellation so that log-normalizers, KLs and their derivatives keep their relative
+Alongside them: Ls = L - κ (= log of the exponentially scaled f), B = 1 - A, P = κ A'(κ) and, on
+request, A''(κ) (derivatives of the vMF variance, second derivatives), each formed without
+cancellation so that log-normalizers, KLs and their derivatives keep their relative
 accuracy at both ends of the κ range.
 
 Method (docs/math.md, "Baselines"):
@@ -43,6 +44,7 @@ class BesselTerms(NamedTuple):
     ratio: Tensor  # A = I_{ν+1}/I_ν ∈ [0, 1)
     ratio_comp: Tensor  # B = 1 - A
     kappa_dratio: Tensor  # P = κ A'(κ) ≥ 0
+    d2ratio: Tensor | None = None  # A''(κ) ≤ 0, only with ``second=True``
 
 
 @cache
@@ -65,7 +67,8 @@ def _debye_polynomials(n_terms: int) -> tuple[tuple[Fraction, ...], ...]:
 
 @cache
 def _debye_table(nu: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Columns over powers t^j: (S(t)-S(1))/((t-1)S(1)), S(t)/S(1), S'(t)/S(1), S''(t)/S(1)."""
+    """Columns over powers t^j: (S(t)-S(1))/((t-1)S(1)), S(t)/S(1), S'(t)/S(1), S''(t)/S(1),
+    S'''(t)/S(1)."""
     polys = _debye_polynomials(_DEBYE_TERMS)
     n = 3 * _DEBYE_TERMS + 1
     nu_f = Fraction(nu)
@@ -78,11 +81,12 @@ def _debye_table(nu: float, dtype: torch.dtype, device: torch.device) -> Tensor:
     v = [sum(s[j + 1 :], Fraction(0)) for j in range(n - 1)] + [Fraction(0)]
     ds = [(j + 1) * s[j + 1] for j in range(n - 1)] + [Fraction(0)]
     d2s = [(j + 1) * ds[j + 1] for j in range(n - 1)] + [Fraction(0)]
-    cols = [[float(c / s1) for c in col] for col in (v, s, ds, d2s)]
+    d3s = [(j + 1) * d2s[j + 1] for j in range(n - 1)] + [Fraction(0)]
+    cols = [[float(c / s1) for c in col] for col in (v, s, ds, d2s, d3s)]
     return torch.tensor(cols, dtype=torch.float64).T.contiguous().to(dtype=dtype, device=device)
 
 
-def _debye(nu: float, kappa: Tensor) -> BesselTerms:
+def _debye(nu: float, kappa: Tensor, second: bool) -> BesselTerms:
     """All terms from the Debye expansion at order ``nu`` ≥ 15."""
     tab = _debye_table(nu, kappa.dtype, kappa.device)
     z = kappa / nu
@@ -91,7 +95,7 @@ def _debye(nu: float, kappa: Tensor) -> BesselTerms:
     t = 1 / q
     pw = torch.pow(t.unsqueeze(-1), torch.arange(tab.shape[0], dtype=t.dtype, device=t.device))
     c = pw @ tab
-    v, s, ds, d2s = c.unbind(-1)
+    v, s, ds, d2s, d3s = c.unbind(-1)
     one_m_t = z2 / (q * (1 + q))  # 1 - t without cancellation
     log_s = torch.log1p(-one_m_t * v)
     log_f = nu * (z2 / (1 + q) - torch.log1p(z2 / (2 * (1 + q)))) - 0.25 * torch.log1p(z2) + log_s
@@ -104,30 +108,45 @@ def _debye(nu: float, kappa: Tensor) -> BesselTerms:
     ratio = z / (1 + q) - z * r / nu
     ratio_comp = (1 + 1 / (q + z)) / (1 + q) + z * r / nu
     kappa_dratio = z * (t / (1 + q) - (r - one_m_t * (1 + t) * t * dr) / nu)
-    return BesselTerms(log_f, log_f_scaled, ratio, ratio_comp, kappa_dratio)
+    d2ratio = None
+    if second:
+        # With dt/dz = -zt³ and 1 - t² = z²t²: d²A/dz² = -zt³(1+2q)/(1+q)² - zt⁵(z²t r'' - 3r')/ν,
+        # r' = t + 3t²u + t³u', r'' = 1 + 6tu + 6t²u' + t³u'' for u = S'/S; A'' = (d²A/dz²)/ν².
+        du = d2s_s - ds_s * ds_s
+        d2u = d3s / s - ds_s * d2s_s - 2 * ds_s * du
+        d2r = 1 + 6 * t * ds_s + 6 * t * t * du + t**3 * d2u
+        d2a = -z * t**3 * ((1 + 2 * q) / (1 + q) ** 2 + t * t * (z2 * t * d2r - 3 * dr) / nu)
+        d2ratio = d2a / (nu * nu)
+    return BesselTerms(log_f, log_f_scaled, ratio, ratio_comp, kappa_dratio, d2ratio)
 
 
-def bessel_terms(nu: float, kappa: Tensor) -> BesselTerms:
-    """L, L - κ, A, 1 - A and κA' of the normalized I_ν at ``kappa`` ≥ 0 (any shape, no grad).
+def bessel_terms(nu: float, kappa: Tensor, *, second: bool = False) -> BesselTerms:
+    """L, L - κ, A, 1 - A and κA' of the normalized I_ν at ``kappa`` ≥ 0 (any shape, no grad);
+    with ``second``, also A''.
 
     ``nu`` ≥ 0 is a Python number (ν = p/2 - 1 for the vMF on S^{p-1}).
     """
     if not (isinstance(nu, (int, float)) and math.isfinite(nu) and nu >= 0):
         raise ValueError(f"nu must be a finite number ≥ 0, got {nu!r}")
     steps = max(0, math.ceil(_NU_DEBYE - nu))
-    top = _debye(float(nu + steps), kappa)
-    log_f, log_f_scaled, a, b, pk = top
+    top = _debye(float(nu + steps), kappa, second)
+    log_f, log_f_scaled, a, b, pk, d2 = top
     for j in range(steps, 0, -1):
         two_nu = 2 * (nu + j)  # going from order ν+j to ν+j-1
         den = two_nu + kappa * a
         step = torch.log1p(kappa * a / two_nu)
         log_f, log_f_scaled = log_f + step, log_f_scaled + step
         a_new = kappa / den
+        if second:
+            # A''_{ν-1} = -(2P + κ²A'')/den² - 2(2ν - κP)(A + P)/den³ (differentiating the line
+            # below); where the first numerator cancels (κ → ∞) the second term dominates by κ.
+            d2 = (-(2 * pk + kappa * kappa * d2) / den
+                  - 2 * (two_nu - kappa * pk) * (a + pk) / (den * den)) / den
         # P_{ν-1} = (2ν - κ P_ν... written via Q = κ²A': Q_{ν-1} = (2ν - Q_ν) A_{ν-1}²
         pk = (two_nu - kappa * pk) * a_new / den
         b = (two_nu - kappa * b) / den
         a = a_new
-    return BesselTerms(log_f, log_f_scaled, a, b, pk)
+    return BesselTerms(log_f, log_f_scaled, a, b, pk, d2)
 
 
 class _LogIv(torch.autograd.Function):

@@ -24,11 +24,12 @@ def check_dim(dim: int) -> None:
         raise ValueError(f"dim must be an integer ≥ 2 (the ambient dimension), got {dim!r}")
 
 
-def vmf_terms(dim: int, kappa: Tensor) -> BesselTerms:
-    """Bessel terms of order ν = p/2 - 1 at ``kappa`` (no grad), shape of ``kappa``."""
+def vmf_terms(dim: int, kappa: Tensor, *, second: bool = False) -> BesselTerms:
+    """Bessel terms of order ν = p/2 - 1 at ``kappa`` (no grad), shape of ``kappa``; ``second``
+    adds A''."""
     check_dim(dim)
     with torch.no_grad():
-        return bessel_terms(dim / 2 - 1, kappa.detach())
+        return bessel_terms(dim / 2 - 1, kappa.detach(), second=second)
 
 
 def kl_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
@@ -45,11 +46,34 @@ def log_f_scaled_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
     return with_derivative(kappa, terms.log_f_scaled, -terms.ratio_comp)
 
 
+def _dratio(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
+    """A'(κ) = P/κ, and its limit 1/p at κ = 0 (no grad)."""
+    kappa = kappa.detach()
+    safe = kappa.clamp_min(torch.finfo(kappa.dtype).tiny)
+    return torch.where(kappa > 0, terms.kappa_dratio / safe, 1.0 / dim)
+
+
 def ratio_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
     """A_p(κ) = E μᵀx, differentiable in ``kappa`` (derivative A'(κ) = P/κ, and 1/p at κ = 0)."""
-    safe = kappa.clamp_min(torch.finfo(kappa.dtype).tiny)
-    deriv = torch.where(kappa > 0, terms.kappa_dratio / safe, 1.0 / dim)
-    return with_derivative(kappa, terms.ratio, deriv)
+    return with_derivative(kappa, terms.ratio, _dratio(dim, kappa, terms))
+
+
+def axial_variances(dim: int, kappa: Tensor) -> tuple[Tensor, Tensor]:
+    """(Var μᵀx, E[1-(μᵀx)²]/(p-1)) = (A', A/κ) (→ 1/p at κ = 0), differentiable in ``kappa``.
+
+    Their derivatives are A'' and, from the Riccati equation A' = 1 - A² - (p-1)A/κ,
+    (A/κ)' = -(2AA' + A'')/(p-1): A'' ≤ 0 removes at most 3/4 of 2AA' (p = 2, κ → 0), whereas
+    (κA' - A)/κ² would cancel completely as κ → 0.
+    """
+    terms = vmf_terms(dim, kappa, second=True)
+    with torch.no_grad():
+        d1 = _dratio(dim, kappa, terms)
+        k = kappa.detach()
+        transverse = torch.where(k > 0, terms.ratio / k.clamp_min(torch.finfo(k.dtype).tiny),
+                                 1.0 / dim)
+        d_transverse = -(2 * terms.ratio * d1 + terms.d2ratio) / (dim - 1)
+    return (with_derivative(kappa, d1, terms.d2ratio),
+            with_derivative(kappa, transverse, d_transverse))
 
 
 def vmf_kl_uniform(dim: int, kappa: Tensor) -> Tensor:
