@@ -159,7 +159,7 @@ def test_recon_monitor_and_final_model_evaluation(fake, tmp_path):
     history = train(_tiny(fake, "epochs=4", "lr=3e-3"), run)
     best = min(history, key=lambda h: h["val_recon"])["epoch"]
     assert checkpoint.load(run / "best.pt")["epoch"] == best  # selected on the reconstruction
-    cfg, model = load_run(run)  # eval_model = "last": the final weights
+    _, model = load_run(run)  # eval_model = "last": the final weights
     final = checkpoint.load(run / "last.pt")["model"]
     assert all(torch.equal(v, final[k]) for k, v in model.state_dict().items())
     assert evaluate_run(run, k=2)["weights"] == "last"

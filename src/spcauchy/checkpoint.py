@@ -36,13 +36,12 @@ def load(path: str | Path, map_location: str | torch.device = "cpu",
         raise CheckpointError(f"{path}: no checkpoint file there")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
-            raise CheckpointError(f"{path}: refused, it holds objects other than tensors and "
-                                  "plain data (not our checkpoint, possibly unsafe)") from None
-        raise CheckpointError(f"{path}: not a checkpoint (unreadable pickle)") from None
+    except pickle.UnpicklingError:
+        # garbage, or a pickle that builds other objects than tensors and plain data (code)
+        raise CheckpointError(f"{path}: not a checkpoint of ours, refused by the safe loader "
+                              "(it reads tensors and plain data only)") from None
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError, ImportError) as err:
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        reason = str(err).splitlines()[0].split(". ")[0][:120] if str(err) else type(err).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a checkpoint (holds a {type(state).__name__})")

@@ -37,11 +37,13 @@ def read_history(run: str | Path) -> list[dict[str, float]]:
         return []
     try:
         with path.open(newline="") as fh:
-            rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+            reader = csv.DictReader(fh)
+            columns = set(reader.fieldnames or ())
+            rows = [{k: float(v) for k, v in row.items()} for row in reader]
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
         raise ConfigError(f"{path}: corrupt epoch table ({err})") from None
-    if rows and not {"epoch", "val_recon", "val_loss", "seconds"} <= set(rows[0]):
-        raise ConfigError(f"{path}: not an epoch table (columns {', '.join(rows[0])})")
+    if not {"epoch", "val_recon", "val_loss", "seconds"} <= columns:
+        raise ConfigError(f"{path}: not an epoch table (columns: {', '.join(sorted(columns))})")
     return rows
 
 
