@@ -197,3 +197,18 @@ def test_atomic_write_never_follows_a_planted_link(tmp_path):
     files.write_atomic(tmp_path / "metrics.csv", "epoch\n1\n")
     assert victim.read_text() == "precious"
     assert (tmp_path / "metrics.csv").read_text() == "epoch\n1\n"
+
+
+def test_second_training_process_on_one_directory_is_refused(fake, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    argv = [sys.executable, "-m", "spcauchy", "train", "--out", str(out),
+            *_sets(f"data_path='{fake}'", *TINY)]
+    with files.locked(out):  # another process is training here
+        done = subprocess.run(argv, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": src})
+    assert done.returncode == 2 and "in use by another process" in done.stderr
+    assert done.stderr.count("\n") == 1 and not (out / "last.pt").exists()

@@ -115,3 +115,58 @@ def test_resume_accepts_checkpoints_without_later_config_fields(fake, tmp_path):
     del ck["config"]["kl_end"]  # a field the checkpoint's version did not have, at its default
     checkpoint.save(ck, run / "last.pt")
     assert len(train(tiny_config(fake, "epochs=2"), run, resume=True)) == 2
+
+
+def _poison(monkeypatch, when):
+    """Make the loss NaN in the batches for which ``when(model)`` is true."""
+    good = BernoulliVAE.forward
+
+    def poisoned(self, batch):
+        out = good(self, batch)
+        if when(self):
+            out = {k: v * float("nan") for k, v in out.items()}
+        return out
+
+    monkeypatch.setattr(BernoulliVAE, "forward", poisoned)
+
+
+def test_non_finite_validation_loss_writes_no_checkpoint(fake, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(tiny_config(fake, "epochs=1"), run)
+    saved = {name: (run / name).read_bytes() for name in ("last.pt", "best.pt", "metrics.csv")}
+    _poison(monkeypatch, lambda model: not model.training)  # training is fine, validation NaN
+    with pytest.raises(NonFiniteLossError, match="validation loss at epoch 2.*epoch 1 is kept"):
+        train(tiny_config(fake, "epochs=2"), run, resume=True)
+    assert {name: (run / name).read_bytes() for name in saved} == saved
+
+
+def test_non_finite_first_epoch_says_no_checkpoint_exists(fake, tmp_path, monkeypatch):
+    _poison(monkeypatch, lambda model: True)
+    with pytest.raises(NonFiniteLossError, match="no checkpoint was written"):
+        train(tiny_config(fake, "epochs=1"), tmp_path / "run")
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_kill_between_epoch_table_and_checkpoint_heals_on_resume(fake, tmp_path):
+    full, split = tmp_path / "full", tmp_path / "split"
+    train(tiny_config(fake, "epochs=3"), full)
+    train(tiny_config(fake, "epochs=2"), split)
+    # a kill after metrics.csv of epoch 3 was written and before last.pt: the table is one row
+    # ahead of the checkpoint
+    (split / "metrics.csv").write_text((full / "metrics.csv").read_text())
+    train(tiny_config(fake, "epochs=3"), split, resume=True)
+    assert _history(split) == _history(full)
+
+
+def test_data_files_are_hash_checked(monkeypatch):
+    from spcauchy.data import smiles
+    from spcauchy.data.mnist import DataError
+
+    try:
+        smiles.package_file("molsets", "moses/dataset/data/test.csv.gz")
+    except FileNotFoundError:
+        pytest.skip("molsets not installed")
+    key = ("molsets", "moses/dataset/data/test.csv.gz")
+    monkeypatch.setitem(smiles.SHA256, key, "0" * 64)
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        smiles.package_file(*key)
