@@ -126,7 +126,7 @@ def draw(smiles: Sequence[str], path: str | Path, *, per_row: int = 5,
     legends = [text if len(text) <= 40 else text[:37] + "..." for text in legends]
     image = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(220, 180),
                                  legends=legends)
-    image.save(str(path))
+    write_atomic(path, lambda fh: image.save(fh, format="PNG"))
     return Path(path)
 
 

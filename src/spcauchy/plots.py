@@ -18,8 +18,14 @@ from torch import Tensor, nn
 from .config import ConfigError
 from .data import DATASETS, Split
 from .evaluate import load_run
+from .files import write_atomic
 from .rundir import read_history
 
+
+def _save(fig: plt.Figure, path: str | Path) -> None:
+    """Write a figure as PNG through the one atomic writer, then free it."""
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100, bbox_inches="tight"))
+    plt.close(fig)
 
 def _images(model: nn.Module, z: Tensor) -> Tensor:
     """Pixel means sigmoid(decoder(z)) as (N, 28, 28)."""
@@ -34,8 +40,7 @@ def _grid(images: Tensor, rows: int, path: Path, title: str) -> Path:
     for ax, img in zip(axes.flat, images, strict=False):
         ax.imshow(img.cpu().numpy(), cmap="gray", vmin=0, vmax=1)
     fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -92,8 +97,7 @@ def save_latent_map(run_dir: str | Path, path: str | Path, n: int = 5000) -> Pat
         pts = ax.scatter(xy[:, 0], xy[:, 1], c=test.y, cmap="tab10", s=2)
         ax.set_title("posterior modes, first two principal components", fontsize=9)
     fig.colorbar(pts, ax=ax, ticks=range(10), shrink=0.7, label="digit")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, path)
     return Path(path)
 
 
@@ -109,6 +113,5 @@ def save_curves(run_dirs: list[str | Path], path: str | Path) -> Path:
     ax.set_xlabel("epoch")
     ax.set_ylabel("negative ELBO (nats; dashed: train)")
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, path)
     return Path(path)
