@@ -90,6 +90,9 @@ def save_latent_map(run_dir: str | Path, path: str | Path, n: int = 5000) -> Pat
         lon, lat = torch.atan2(z[:, 1], z[:, 0]), torch.asin(z[:, 2].clamp(-1, 1))
         pts = ax.scatter(lon, lat, c=test.y, cmap="tab10", s=2)
         ax.grid(True)
+        # every 60° of longitude, small: the default 30° labels overlap on a 7-inch map
+        ax.set_xticks(torch.deg2rad(torch.arange(-120.0, 121.0, 60.0)).tolist())
+        ax.tick_params(labelsize=7)
     else:
         centered = z - z.mean(0)
         xy = centered @ torch.linalg.svd(centered, full_matrices=False).Vh[:2].T

@@ -12,11 +12,18 @@ from .evaluate import load_run
 from .files import write_atomic
 from .rundir import read_history, read_test_metrics
 
-_METRICS = ("log_lik", "elbo", "recon", "kl", "active_units", "active_units_scaled",
-            "recon_accuracy", "interp_valid", "interp_distinct", "k", "n")
-_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
-        "img{max-width:100%}")
+# dataset -> the test metrics its table shows (column label, key of test_metrics.json)
+_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
+    "mnist": (("IS-LL", "log_lik"), ("ELBO", "elbo"), ("recon", "recon"), ("KL", "kl"),
+              ("active", "active_units"), ("k", "k"), ("n", "n")),
+    "smiles": (("IS-LL", "log_lik"), ("ELBO", "elbo"), ("recon", "recon"), ("KL", "kl"),
+               ("active", "active_units"), ("active (scaled)", "active_units_scaled"),
+               ("exact recon", "recon_accuracy"), ("valid interp.", "interp_valid"),
+               ("distinct interp.", "interp_distinct"), ("k", "k"), ("n", "n")),
+}
+_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 8px}"
+        "table{border-collapse:collapse;font-size:14px}"
+        "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}")
 
 
 def _mnist_figures() -> dict[str, Callable[[Path, Path], Path]]:
@@ -52,16 +59,23 @@ def _img(path: Path) -> str:
 
 
 def _table(runs: list[Path]) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("run", "family", "d", "epochs", *_METRICS))
-    rows = []
+    """One table per dataset among ``runs``, with that dataset's own metric columns."""
+    by_dataset: dict[str, list[list[object]]] = {}
     for run in runs:
         cfg, _ = load_run(run)
         m = read_test_metrics(run)
         cells = [run.name, cfg.family, cfg.latent_dim, len(read_history(run))]
         cells += [f"{m[k]:.2f}" if isinstance(m.get(k), float) else m.get(k, "–")
-                  for k in _METRICS]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+                  for _, k in _METRICS[cfg.dataset]]
+        by_dataset.setdefault(cfg.dataset, []).append(cells)
+    tables = []
+    for dataset, rows in by_dataset.items():
+        labels = ("run", "family", "d", "epochs", *(label for label, _ in _METRICS[dataset]))
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in labels)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
+                       + "</tr>" for row in rows)
+        tables.append(f"<table><tr>{head}</tr>{body}</table>")
+    return "".join(tables)
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "spcauchy report",
