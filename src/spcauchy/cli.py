@@ -153,7 +153,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     # seeds outermost: a partial grid covers every (family, d) with the first seeds first
     configs = [dataclasses.replace(load(args.config, args.set, latent_dim=d), family=f, seed=s)
                for s in args.seeds for d in args.dims for f in args.families]
-    rows = run_grid(configs, args.out, jobs=args.jobs)
+    rows = run_grid(configs, args.out, jobs=args.jobs, train_cells=not args.tables_only)
     print((Path(args.out) / "results.md").read_text() if rows else "empty grid")
 
 
@@ -235,6 +235,8 @@ def parser() -> argparse.ArgumentParser:
     ps["compare"].add_argument("--jobs", type=int, default=1,
                                help="cells trained at once in separate processes, the CPU "
                                     "cores split among them [1]")
+    ps["compare"].add_argument("--tables-only", action="store_true",
+                               help="only rebuild results.md / results.csv from finished cells")
     ps["report"].add_argument("runs", nargs="+", help="run directories")
     ps["report"].add_argument("--out", default="report.html", help="HTML file [report.html]")
     ps["report"].add_argument("--title", default="spcauchy report")

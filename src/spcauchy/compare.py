@@ -72,13 +72,18 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_grid(configs: list[Config], root: str | Path, *, jobs: int = 1) -> list[dict]:
+def run_grid(configs: list[Config], root: str | Path, *, jobs: int = 1,
+             train_cells: bool = True) -> list[dict]:
     """Run every missing cell of ``configs`` (in order), rewriting the tables after each one so
-    a partial grid is always summarized. Several ``compare`` processes may work on disjoint
-    parts of one grid directory: the tables list every finished cell."""
+    a partial grid is always summarized. Several ``compare`` processes may work on one grid
+    directory (cells are locked): the tables list every finished cell. ``train_cells=False``
+    only rebuilds the tables from the finished cells' files."""
     root = Path(root)
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if not train_cells:
+        write_tables(root, configs[0])
+        return finished_cells(root)
     if jobs == 1:
         for cfg in configs:
             run_cell(cfg, root)
