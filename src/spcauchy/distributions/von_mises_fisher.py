@@ -7,6 +7,7 @@ import torch
 from torch.distributions.utils import lazy_property
 from torch.types import _size
 
+from ..special.autograd import no_derivative
 from ..special.bessel import BesselTerms
 from ..special.vmf import (
     axial_variances,
@@ -23,7 +24,10 @@ _NO_SHAPE = torch.Size()
 
 
 class _ImplicitS(torch.autograd.Function):
-    """Identity on samples s = 1 - μᵀx whose backward is the implicit gradient ds/dκ."""
+    """Identity on samples s = 1 - μᵀx whose backward is the implicit gradient ds/dκ.
+
+    d²s/dκ² is not implemented: differentiating ds/dκ raises instead of returning zero.
+    """
 
     @staticmethod
     def forward(ctx, kappa, s, ratio_comp, dim):  # type: ignore[override]
@@ -34,7 +38,10 @@ class _ImplicitS(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         kappa, s, ratio_comp = ctx.saved_tensors
-        return grad * ds_dkappa(ctx.dim, kappa, s, ratio_comp), None, None, None
+        deriv = ds_dkappa(ctx.dim, kappa.detach(), s, ratio_comp)
+        if torch.is_grad_enabled():  # recording a graph: make d(ds/dκ)/dκ raise, not vanish
+            deriv = no_derivative(kappa, deriv, "ds/dκ of VonMisesFisher.rsample")
+        return grad * deriv, None, None, None
 
 
 class VonMisesFisher(ConcentrationDistribution):
@@ -67,13 +74,13 @@ class VonMisesFisher(ConcentrationDistribution):
         if self._validate_args:
             self._validate_sample(value)
         # κμᵀx - log f = -κ‖x - μ‖²/2 - (log f - κ): no large cancelling terms at any κ
-        log_f_scaled = log_f_scaled_from_terms(self.concentration, self._terms)
+        log_f_scaled = log_f_scaled_from_terms(self.dim, self.concentration, self._terms)
         return (-self.concentration * 0.5 * (value - self.loc).square().sum(-1) - log_f_scaled
                 - log_sphere_area(self.dim))
 
     def kl_to_uniform(self) -> torch.Tensor:
         """KL(self ‖ uniform on S^{p-1}), shape batch_shape."""
-        return kl_from_terms(self.concentration, self._terms)
+        return kl_from_terms(self.dim, self.concentration, self._terms)
 
     @property
     def mean_resultant_length(self) -> torch.Tensor:

@@ -12,14 +12,15 @@ Backward, for an upstream gradient G (derived in docs/math.md):
 The result is projected onto the sphere (x/‖x‖, which is the identity in exact arithmetic) because
 rounding in u near -μ is amplified by up to (1+ρ)/(1-ρ); the backward includes the projection,
 G ← (G - (Gᵀx)x)/‖x‖. A hand-written backward keeps the number of tensor operations (the cost at
-VAE batch sizes) low.
+VAE batch sizes) low. Both formulas hold for any loc, not only unit vectors, so when a backward pass
+records a graph (double backward) the factors are recomputed with autograd from the saved inputs and
+the backward formula itself is differentiated: second derivatives are exact.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 
 def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
@@ -77,14 +78,15 @@ class _Mobius(torch.autograd.Function):
     @staticmethod
     def forward(ctx, loc: Tensor, param: Tensor, u: Tensor, is_logit: bool) -> Tensor:  # type: ignore[override]
         x, saved = mobius_forward(loc, param, u, is_logit)
-        ctx.save_for_backward(loc, *saved)
-        ctx.param_shape = param.shape
+        ctx.save_for_backward(loc, param, u, *saved)
+        ctx.param_shape, ctx.is_logit = param.shape, is_logit
         return x
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
-        loc, *saved = ctx.saved_tensors
+        loc, param, u, *saved = ctx.saved_tensors
+        if torch.is_grad_enabled():  # recording a graph: rebuild the factors as functions of loc, ρ
+            _, saved = mobius_forward(loc, param, u, ctx.is_logit)
         grad_loc, grad_param = mobius_backward(grad, loc, tuple(saved), *ctx.needs_input_grad[:2])
         if grad_loc is not None:
             grad_loc = grad_loc.sum_to_size(loc.shape)

@@ -5,6 +5,7 @@ With ν = p/2 - 1 and f = ₀F₁(; p/2; κ²/4) = Γ(p/2)(2/κ)^ν I_ν(κ) (sp
     log C_p(κ)   = -log|S^{p-1}| - log f      (density e^{κμᵀx} C_p(κ) w.r.t. surface area)
     A_p(κ)       = E μᵀx = I_{p/2}/I_{p/2-1} = d log f/dκ
     KL(vMF ‖ U)  = κA - log f = -κ(1-A) - (log f - κ),     dKL/dκ = κA'(κ)
+    Var μᵀx      = A'(κ),   E[1-(μᵀx)²]/(p-1) = A/κ
 
 The first form of the KL is used where A < 1/2 (both terms O(κ²) at small κ), the second above
 (both O(p log κ) at large κ): neither ever subtracts two large numbers.
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .autograd import with_derivative
-from .bessel import BesselTerms, bessel_terms
+from .bessel import BesselTerms, bessel_ratio, bessel_ratio_derivative, bessel_terms
 
 
 def check_dim(dim: int) -> None:
@@ -32,30 +33,27 @@ def vmf_terms(dim: int, kappa: Tensor, *, second: bool = False) -> BesselTerms:
         return bessel_terms(dim / 2 - 1, kappa.detach(), second=second)
 
 
-def kl_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
-    """KL(vMF(μ, κ) ‖ uniform), differentiable in ``kappa`` (derivative κA')."""
+def kl_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
+    """KL(vMF(μ, κ) ‖ uniform), differentiable in ``kappa``: derivative κA', second A' + κA''."""
     with torch.no_grad():
         small = kappa * terms.ratio - terms.log_f
         large = -kappa * terms.ratio_comp - terms.log_f_scaled
         kl = torch.where(terms.ratio < 0.5, small, large)
-    return with_derivative(kappa, kl, terms.kappa_dratio)
+    return with_derivative(kappa, kl, terms.kappa_dratio,
+                           lambda k: k * bessel_ratio_derivative(dim / 2 - 1, k),
+                           name="KL(vMF ‖ uniform)")
 
 
-def log_f_scaled_from_terms(kappa: Tensor, terms: BesselTerms) -> Tensor:
-    """log ₀F₁(; p/2; κ²/4) - κ, differentiable in ``kappa`` (derivative A - 1 = -B)."""
-    return with_derivative(kappa, terms.log_f_scaled, -terms.ratio_comp)
-
-
-def _dratio(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
-    """A'(κ) = P/κ, and its limit 1/p at κ = 0 (no grad)."""
-    kappa = kappa.detach()
-    safe = kappa.clamp_min(torch.finfo(kappa.dtype).tiny)
-    return torch.where(kappa > 0, terms.kappa_dratio / safe, 1.0 / dim)
+def log_f_scaled_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
+    """log ₀F₁(; p/2; κ²/4) - κ, differentiable in ``kappa`` (derivative A - 1 = -B, then A')."""
+    return with_derivative(kappa, terms.log_f_scaled, -terms.ratio_comp,
+                           lambda k: ratio_from_terms(dim, k, terms) - 1,
+                           name="vMF log-normalizer")
 
 
 def ratio_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
     """A_p(κ) = E μᵀx, differentiable in ``kappa`` (derivative A'(κ) = P/κ, and 1/p at κ = 0)."""
-    return with_derivative(kappa, terms.ratio, _dratio(dim, kappa, terms))
+    return bessel_ratio(dim / 2 - 1, kappa, terms)
 
 
 def axial_variances(dim: int, kappa: Tensor) -> tuple[Tensor, Tensor]:
@@ -66,16 +64,16 @@ def axial_variances(dim: int, kappa: Tensor) -> tuple[Tensor, Tensor]:
     (κA' - A)/κ² would cancel completely as κ → 0.
     """
     terms = vmf_terms(dim, kappa, second=True)
+    var_axis = bessel_ratio_derivative(dim / 2 - 1, kappa, terms)
     with torch.no_grad():
-        d1 = _dratio(dim, kappa, terms)
         k = kappa.detach()
         transverse = torch.where(k > 0, terms.ratio / k.clamp_min(torch.finfo(k.dtype).tiny),
                                  1.0 / dim)
-        d_transverse = -(2 * terms.ratio * d1 + terms.d2ratio) / (dim - 1)
-    return (with_derivative(kappa, d1, terms.d2ratio),
-            with_derivative(kappa, transverse, d_transverse))
+        d_transverse = -(2 * terms.ratio * var_axis + terms.d2ratio) / (dim - 1)
+    return var_axis, with_derivative(kappa, transverse, d_transverse,
+                                     name="vMF transverse variance")
 
 
 def vmf_kl_uniform(dim: int, kappa: Tensor) -> Tensor:
     """KL(vMF(μ, κ) ‖ Uniform(S^{dim-1})), shape of ``kappa`` (≥ 0), differentiable in κ."""
-    return kl_from_terms(kappa, vmf_terms(dim, kappa))
+    return kl_from_terms(dim, kappa, vmf_terms(dim, kappa))
