@@ -127,3 +127,42 @@ def test_invalid_arguments_raise() -> None:
         PowerSpherical(torch.ones(3, dtype=torch.float64), 1.0)
     with pytest.raises(ValueError, match="value"):
         PowerSpherical(_loc(3), 1.0).log_prob(torch.ones(3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_prob_at_the_antipode(dtype: torch.dtype) -> None:
+    """x = -μ for 200 random normalized locs (p from 2 to 60), many with ‖μ‖² rounding above 1,
+    where 1 - ‖x-μ‖²/4 went negative (NaN): the value is -inf for κ > 0 and the uniform log-density
+    at κ = 0, with finite loc-gradients and a non-NaN κ-gradient."""
+    gen = torch.Generator().manual_seed(11)
+    above = 0
+    for _ in range(200):
+        p = int(torch.randint(2, 61, (1,), generator=gen))
+        loc = F.normalize(torch.randn(p, generator=gen, dtype=dtype), dim=-1)
+        above += int(loc.square().sum() > 1)
+        loc.requires_grad_()
+        kappa = torch.tensor([0.0, 0.5, 3.0, 1e4], dtype=dtype, requires_grad=True)
+        lp = PowerSpherical(loc, kappa).log_prob(-loc.detach())
+        assert (lp[1:] == -math.inf).all()
+        torch.testing.assert_close(lp[0], torch.tensor(-log_sphere_area(p), dtype=dtype))
+        g_loc, g_kappa = torch.autograd.grad(lp.sum(), (loc, kappa))
+        assert g_loc.isfinite().all() and not g_kappa.isnan().any()
+    assert above >= 20  # the class that used to fail is well represented
+
+
+def test_log_prob_near_the_antipode_is_accurate() -> None:
+    """x at angle π - atan(t) from μ, t ∈ [1e-6, 1e-2]: κ log((1+μᵀx)/2) with
+    1 + μᵀx = t²/(√(1+t²)(1+√(1+t²))) exactly; the old 1 - ‖x-μ‖²/4 lost up to 4 digits here."""
+    p, kappa = 6, 7.0
+    loc = _loc(p, (5,))
+    v = F.normalize(torch.randn(5, p, generator=torch.Generator().manual_seed(3),
+                                dtype=torch.float64), dim=-1)
+    v = F.normalize(v - (v * loc).sum(-1, keepdim=True) * loc, dim=-1)  # ⟂ μ
+    t = torch.logspace(-6, -2, 5, dtype=torch.float64)
+    x = F.normalize(-loc + t.unsqueeze(-1) * v, dim=-1)
+    q = PowerSpherical(loc, torch.tensor(kappa, dtype=torch.float64))
+    root = torch.sqrt(1 + t * t)
+    expected = kappa * torch.log(t * t / (root * (1 + root)) / 2)
+    # rounding x (|x + μ| ≈ t) moves ‖x + μ‖² by ~ 2t·eps·√p, i.e. the log by 2eps√p/t
+    err = (q.log_prob(x) - q.log_prob(q.loc) - expected).abs()
+    assert (err <= kappa * 8 * torch.finfo(torch.float64).eps * math.sqrt(p) / t).all(), err

@@ -37,13 +37,19 @@ class PowerSpherical(ConcentrationDistribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        # log density = log(mode density) + κ log((1 + μᵀx)/2), (1 + μᵀx)/2 = 1 - ‖x - μ‖²/4:
-        # log1p near the mode, xlogy near the antipode (exact 0 at κ = 0); each branch gets
-        # clamped input so neither produces NaN gradients where it is not selected.
+        # log density = log(mode density) + κ log((1 + μᵀx)/2), and on the sphere
+        # (1 + μᵀx)/2 = 1 - ‖x - μ‖²/4 = ‖x + μ‖²/4: log1p of the first near the mode, the log of
+        # the second near the antipode, where 1 - ‖x - μ‖²/4 would cancel (and go negative, hence
+        # NaN, once ‖μ‖² rounds above 1). Each branch gets clamped input so that neither produces
+        # NaN gradients where it is not selected; at x = -μ exactly the value is κ log 0 (-inf,
+        # or 0 at κ = 0) with a zero loc-gradient, as ‖x + μ‖² has a stationary point there.
         d2 = (value - self.loc).square().sum(-1)
+        e2 = (value + self.loc).square().sum(-1)
         kappa = self.concentration
         near = kappa * torch.log1p(-d2.clamp_max(2) / 4)
-        far = torch.xlogy(kappa, 1 - d2.clamp_min(2) / 4)
+        positive = e2 > 0
+        far = torch.where(positive, torch.xlogy(kappa, torch.where(positive, e2, 4.0) / 4),
+                          torch.xlogy(kappa, torch.zeros_like(e2)))
         log_mode = ps_log_normalizer(self.dim, kappa, at_mode=True)
         return log_mode + torch.where(d2 < 2, near, far)
 
