@@ -122,6 +122,21 @@ def place_around(loc: Tensor, s: Tensor) -> Tensor:
     return y - coef * u
 
 
+def log_sq_distance(diff: Tensor) -> Tensor:
+    """log ‖d‖² over the last axis of ``diff`` = d, and -inf (with zero gradient) where d = 0.
+
+    Evaluated as 2 log m + log ‖d/m‖² with m = max|dᵢ| (a constant for autograd), so neither the
+    value nor the gradient 2d/‖d‖² passes through ‖d‖², which underflows float32 below 1e-38
+    (‖d‖ ≈ 1 - ρ ≈ e^-44 for high-concentration spCauchy samples) where 2d/‖d‖² is still finite.
+    """
+    m = diff.detach().abs().amax(-1, keepdim=True)
+    positive = m > 0
+    m = torch.where(positive, m, 1.0)
+    # ‖d/m‖² ∈ [1, p] where d ≠ 0; the clamp keeps the discarded d = 0 branch's gradient finite
+    log_scaled = torch.log((diff / m).square().sum(-1).clamp_min(1.0))
+    return torch.where(positive.squeeze(-1), 2 * torch.log(m.squeeze(-1)) + log_scaled, -torch.inf)
+
+
 def axial_variance(loc: Tensor, var_axis: Tensor, var_transverse: Tensor) -> Tensor:
     """Diagonal of Cov[x] = a μμᵀ + b(I - μμᵀ) with a = Var μᵀx, b = E[1-(μᵀx)²]/(p-1)."""
     mu2 = loc.square()

@@ -16,7 +16,7 @@ from ..special.spcauchy_moments import (
     log_moments,
     mean_direction_variance,
 )
-from .axial import AxialDistribution, axial_variance, broadcast_params
+from .axial import AxialDistribution, axial_variance, broadcast_params, log_sq_distance
 from .constraints import unit_sphere
 from .uniform import log_sphere_area
 
@@ -96,12 +96,13 @@ class SphericalCauchy(AxialDistribution):
         # value nor the gradient of the branch torch.where discards can be inf or NaN:
         # ρ ≤ 1/2: log1p(ρ² - 2ρμᵀx), smooth at ρ = 0 (where log ρ would give a NaN gradient);
         # ρ > 1/2: log((1-ρ)² + ρ‖x-μ‖²) summed in log space, exact at the mode even when
-        #          (1-ρ)² underflows float32, and with a zero-safe log‖x-μ‖² at x = μ.
-        dist2 = (value - self.loc).square().sum(-1)
+        #          (1-ρ)² underflows float32, and with a log‖x-μ‖² that is zero-safe at x = μ and
+        #          computed without forming ‖x-μ‖² (which underflows float32 near the mode).
+        diff = value - self.loc
+        dist2 = diff.square().sum(-1)
         rho_lo = rho.clamp_max(0.5)
         log_lo = torch.log1p(rho_lo * (rho_lo - 2 + dist2))  # (1-ρ)² + ρ‖x-μ‖² - 1
-        positive = dist2 > 0
-        log_dist2 = torch.where(positive, torch.log(torch.where(positive, dist2, 1.0)), -torch.inf)
+        log_dist2 = log_sq_distance(diff)
         log_hi = torch.logaddexp(2 * log_rho_bar.clamp_max(math.log(0.5)),
                                  torch.log(rho.clamp_min(0.5)) + log_dist2)
         log_denom = torch.where(rho > 0.5, log_hi, log_lo)
