@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath as mp
 import pytest
 import torch
 import torch.nn.functional as F
@@ -608,6 +609,66 @@ def test_kl_between_spcauchy_at_extreme_logits(dtype: torch.dtype, logits: tuple
         assert kl.isfinite() and abs(kl.double() - ref) <= 1e-5 * ref, (x, kl.item())
         same = kl_divergence(a, a)
         assert same >= 0 and same <= 1e3 * torch.finfo(dtype).tiny
+
+
+def _pseudo_hyperbolic_logit(loc_a: torch.Tensor, loc_b: torch.Tensor, eta_a: float,
+                             eta_b: float) -> float:
+    """logit r of the pseudo-hyperbolic distance, in 60-digit mpmath from the exact float inputs
+    (‖a-b‖² = (ρ̄_b-ρ̄_a)² + ρ_aρ_b‖μ_a-μ_b‖² and 1-‖a‖² = 1-ρ_a², as for unit μ)."""
+    with mp.workdps(60):
+        ea, eb = mp.mpf(eta_a), mp.mpf(eta_b)
+        ra, rb, ba, bb = mp.sigmoid(ea), mp.sigmoid(eb), mp.sigmoid(-ea), mp.sigmoid(-eb)
+        pairs = zip(loc_a.tolist(), loc_b.tolist(), strict=True)
+        mu2 = sum((mp.mpf(x) - mp.mpf(y)) ** 2 for x, y in pairs)
+        d2 = (ba - bb) ** 2 + ra * rb * mu2
+        if d2 == 0:
+            return -math.inf
+        r = mp.sqrt(d2 / (d2 + ba * (1 + ra) * bb * (1 + rb)))
+        return float(mp.log(r) - mp.log1p(-r))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["float32", "float64"])
+def test_kl_between_spcauchy_at_high_concentration_with_gradients(dtype: torch.dtype) -> None:
+    """KL(spC(μ_a, η_a) ‖ spC(μ_b, η_b)) for logits up to 50 (1-ρ down to 2e-22), equal, nearly
+    equal (1 float32 ulp apart) or distant logits, and μ_b equal to μ_a, 1e-6 or 1e-3 away, or
+    antipodal. The value matches the mpmath pseudo-hyperbolic distance of the same inputs within
+    1e3 eps (relative; 1e3 tiny at KL = 0); the gradients w.r.t. both locs and both logits are
+    finite and, in float32, equal the float64 gradients of the same inputs within 1e3 float32 eps
+    of their scale (the largest component, or p-1 for the logits). With equal locs and logits 45,
+    46 the float32 loc-gradient used to be NaN: (ρ̄_b-ρ̄_a)² underflowed."""
+    p = 4
+    eps, tiny = torch.finfo(dtype).eps, torch.finfo(dtype).tiny
+    mu = _loc(p)
+    v = _loc(p, seed=1)
+    v = F.normalize(v - (v @ mu) * mu, dim=0)
+    locs_b = [mu, F.normalize(mu + 1e-6 * v, dim=0), F.normalize(mu + 1e-3 * v, dim=0), -mu]
+    ulp45 = 45 + torch.finfo(F32).eps * 32  # the next float32 after 45
+    pairs = [(45.0, 46.0), (46.0, 45.0), (50.0, 50.0), (45.0, ulp45), (50.0, 49.99), (30.0, 50.0),
+             (-5.0, 50.0), (0.0, 45.0), (20.0, 20.5)]
+    for loc_b in locs_b:
+        for eta_a, eta_b in pairs:
+            grads = {}
+            for dt in dict.fromkeys((dtype, F64)):
+                params = [mu.to(dtype).to(dt), loc_b.to(dtype).to(dt),
+                          torch.tensor(eta_a, dtype=dtype).to(dt),
+                          torch.tensor(eta_b, dtype=dtype).to(dt)]
+                params = [t.clone().requires_grad_() for t in params]
+                check = dt == dtype  # float32 unit vectors are not unit to float64 precision
+                kl = kl_divergence(
+                    SphericalCauchy(params[0], rho_logit=params[2], validate_args=check),
+                    SphericalCauchy(params[1], rho_logit=params[3], validate_args=check))
+                grads[dt] = torch.autograd.grad(kl, params)
+                if dt == dtype:
+                    value, inputs = kl, [t.detach() for t in params]
+            logit = _pseudo_hyperbolic_logit(inputs[0], inputs[1], inputs[2].item(),
+                                             inputs[3].item())
+            ref = kl_uniform(p, rho_logit=torch.tensor(logit, dtype=F64)).item()
+            case = (loc_b @ mu).item(), eta_a, eta_b
+            assert value.isfinite() and abs(value.item() - ref) <= 1e3 * (eps * ref + tiny), case
+            for g, g64 in zip(grads[dtype], grads[F64], strict=True):
+                assert g.isfinite().all(), case
+                scale = g64.abs().max() if g64.dim() else torch.tensor(p - 1.0)
+                assert ((g.double() - g64).abs() <= 1e3 * torch.finfo(F32).eps * scale).all(), case
 
 
 def test_gradcheck_kl_between_spcauchy() -> None:
