@@ -58,6 +58,33 @@ def test_sampler_matches_exact_marginal(p: int, kappa: float) -> None:
     assert math.sqrt(n) * ks_statistic(cdf(angles(x, loc))) < KS_CRIT
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("p", [3, 10, 800])
+def test_sampler_moments_at_large_concentration(p: int, dtype: torch.dtype) -> None:
+    """E[κs] and E[(κs)²] for s = 1 - μᵀx at κ ∈ {1e4, 1e6, 1e8}, within 5 standard errors of
+    κB and κ²(A' + B²) (B = 1 - A_p(κ) and A' from the float64 Bessel terms), both for the
+    sampler's s and for the angle of rsample's x to μ (1 - cos = ‖x̂ - μ̂‖²/2, in float64 from
+    the returned vectors). In float32, 1 - (1-b)z rounded for κ ≳ 1e7 (E[κs] = 18.7 instead of
+    1.0 at p = 3, κ = 1e8) and at p = 800, κ = 1e8 the sampler raised (no proposal accepted)."""
+    n = 20_000 if p < 800 else 4_000
+    loc = _loc(p, dtype=dtype)
+    loc_hat = loc.double() / loc.double().norm()
+    for kappa in (1e4, 1e6, 1e8):
+        k = torch.tensor(kappa, dtype=torch.float64)
+        t = bessel_terms(p / 2 - 1, k)
+        moments = (kappa * t.ratio_comp, kappa * t.kappa_dratio + (kappa * t.ratio_comp) ** 2)
+        torch.manual_seed(int(math.log10(kappa)) + p)
+        s = wood_sample(p, torch.full((n,), kappa, dtype=dtype)).double()
+        x = VonMisesFisher(loc, torch.tensor(kappa, dtype=dtype)).rsample((n,)).double()
+        angle = (x / x.norm(dim=-1, keepdim=True) - loc_hat).square().sum(-1) / 2
+        for sample in (s, angle):
+            assert sample.isfinite().all() and (sample >= 0).all()
+            for j, exact in enumerate(moments, start=1):
+                values = (kappa * sample) ** j
+                se = values.std() / math.sqrt(n)
+                assert abs(values.mean() - exact) <= 5 * se, (kappa, j, values.mean(), exact)
+
+
 def test_mean_and_direction_uniformity() -> None:
     torch.manual_seed(2)
     p, n = 6, 40_000

@@ -3,9 +3,14 @@
 The density of s is g(s) ∝ e^{-κs} (s(2-s))^m with m = (p-3)/2.
 
 * Sampling: Wood's (1994) rejection sampler, vectorised. b = (p-1)/(2κ + √(4κ² + (p-1)²)),
-  x₀ = (1-b)/(1+b); propose z ~ Beta((p-1)/2, (p-1)/2), s = 2bz/(1-(1-b)z) and accept when
+  x₀ = (1-b)/(1+b); propose z = g₁/(g₁+g₂) ~ Beta((p-1)/2, (p-1)/2) from two gamma draws,
+  s = 2bz/(1-(1-b)z) and accept when
       log u ≤ 2κb/(1+b) - κs + (p-1)[log1p(x₀s/(1-x₀)) - log1p(x₀)]
-  (Wood's test κw + (p-1)log(1-x₀w) - c ≥ log u rewritten in s, exact at any κ). Every element
+  (Wood's test κw + (p-1)log(1-x₀w) - c ≥ log u rewritten in s, exact at any κ). In the gamma
+  draws, s = 2bg₁/(g₂ + bg₁), 1 + x₀s/(1-x₀) = (g₁+g₂)/(g₂ + bg₁) and 1 + x₀ = 2/(1+b): neither
+  1 - z nor 1 - b nor 1 - x₀ = 2b/(1+b) is formed by subtraction, which in float32 rounded
+  1 - (1-b)z for b ≈ (p-1)/(4κ) below eps (biasing s for κ ≳ 1e7) and cost 1 - x₀ its relative
+  accuracy (at p = 800, κ = 1e8 almost every proposal was rejected). Every element
   draws ``proposals`` candidates per round; rounds repeat for unfinished elements and the sampler
   raises instead of returning if ``max_rounds`` do not suffice.
 * Gradient: with G the CDF of s, ds/dκ = -(∂G/∂κ)/g(s) (implicit reparameterization). Because
@@ -19,6 +24,7 @@ The density of s is g(s) ∝ e^{-κs} (s(2-s))^m with m = (p-3)/2.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import torch
@@ -45,11 +51,10 @@ def _propose(dim: int, kappa: Tensor, b: Tensor, proposals: int) -> tuple[Tensor
     shape = (proposals, *kappa.shape)
     a = torch.full(shape, (dim - 1) / 2, dtype=kappa.dtype, device=kappa.device)
     g1, g2 = torch._standard_gamma(a), torch._standard_gamma(a)  # z = g1/(g1+g2) ~ Beta(a, a)
-    z = g1 / (g1 + g2)
-    s = 2 * b * z / (1 - (1 - b) * z)
-    x0 = (1 - b) / (1 + b)
+    den = g2 + b * g1  # (g1+g2)(1 - (1-b)z)
+    s = 2 * b * g1 / den
     log_ratio = (2 * kappa * b / (1 + b) - kappa * s
-                 + (dim - 1) * (torch.log1p(x0 * s / (1 - x0)) - torch.log1p(x0)))
+                 + (dim - 1) * (torch.log((g1 + g2) / den) - math.log(2) + torch.log1p(b)))
     u = torch.rand(shape, dtype=kappa.dtype, device=kappa.device)
     return s, torch.log(u) <= log_ratio
 
