@@ -185,6 +185,15 @@ def test_shapes_expand_and_broadcast() -> None:
 def test_invalid_arguments_raise() -> None:
     with pytest.raises(ValueError, match="concentration"):
         VonMisesFisher(_loc(3), torch.tensor(-1.0, dtype=torch.float64))
+    # +inf (alone or in a batch, either dtype) and NaN are no concentration: rejected, not NaN
+    for bad in (math.inf, math.nan):
+        for dtype in (torch.float32, torch.float64):
+            with pytest.raises(ValueError, match="concentration"):
+                VonMisesFisher(_loc(3, dtype=dtype), torch.tensor(bad, dtype=dtype),
+                               validate_args=True)
+            with pytest.raises(ValueError, match="concentration"):
+                VonMisesFisher(_loc(3, (3,), dtype), torch.tensor([1.0, bad, 1e8], dtype=dtype))
+    assert VonMisesFisher(_loc(3), torch.tensor(1e30, dtype=torch.float64)).concentration == 1e30
     with pytest.raises(ValueError, match="loc"):
         VonMisesFisher(torch.ones(3, dtype=torch.float64), 1.0)
     with pytest.raises(ValueError, match="broadcast"):

@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.types import _size
 
-from .constraints import unit_sphere
+from .constraints import finite_nonnegative, unit_sphere
 from .uniform import log_sphere_area
 
 
@@ -67,11 +67,11 @@ class AxialDistribution(Distribution):
 
 class ConcentrationDistribution(AxialDistribution):
     """An axial family with parameters ``loc`` (unit vectors, (..., p)) and ``concentration``
-    (κ ≥ 0, shape (...) broadcast with loc[..., 0]); κ = 0 is the uniform distribution."""
+    (finite κ ≥ 0, shape (...) broadcast with loc[..., 0]); κ = 0 is the uniform distribution."""
 
     arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {
         "loc": unit_sphere,
-        "concentration": constraints.nonnegative,
+        "concentration": finite_nonnegative,
     }
     _params = ("concentration",)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.distributions import constraints
 
@@ -25,3 +27,16 @@ class _UnitSphere(constraints.Constraint):
 
 
 unit_sphere = _UnitSphere()
+
+
+class _FiniteNonnegative(constraints.Constraint):
+    """0 ≤ x < ∞ (torch's ``nonnegative`` admits +inf, a concentration with no distribution)."""
+
+    is_discrete = False
+    event_dim = 0
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        return (value >= 0) & (value < math.inf)
+
+
+finite_nonnegative = _FiniteNonnegative()
