@@ -2,7 +2,8 @@
 
 The tokenizer always speaks SMILES at its boundary: ``encode(smiles) -> ids`` and
 ``decode(ids) -> smiles``. Internally a molecule is written in a *representation* (``"smiles"``:
-the string itself, exact round trip; ``"selfies"``: the SELFIES string, round trip up to the
+the string itself, exact round trip; ``"chars"``: the string itself, one token per character, as
+in character-level SMILES models; ``"selfies"``: the SELFIES string, round trip up to the
 molecule) and split into tokens by a regular expression.
 """
 
@@ -27,6 +28,9 @@ _SMILES_TOKEN = re.compile(
     r"|%[0-9]{2}|[0-9])"
 )
 _SELFIES_TOKEN = re.compile(r"(\[[^\[\]]+\]|\.)")
+# One token per character ("Cl" is "C", "l"; "[nH]" is four tokens). Whitespace is no SMILES
+# character: a string holding any is not tokenizable (and so skipped by the data selection).
+_CHAR_TOKEN = re.compile(r"\S")
 
 
 def _split(pattern: re.Pattern[str], text: str, what: str) -> list[str]:
@@ -85,6 +89,7 @@ def _identity(s: str) -> str:
 
 REPRESENTATIONS: dict[str, Representation] = {
     "smiles": Representation(_identity, _identity, _SMILES_TOKEN),
+    "chars": Representation(_identity, _identity, _CHAR_TOKEN),
     "selfies": Representation(_smiles_to_selfies, _selfies_to_smiles, _SELFIES_TOKEN),
 }
 
