@@ -32,7 +32,9 @@ class Config:
     binarize: bool = True        # dynamic Bernoulli binarization of training pixels
     holdout: str = "validation"  # mnist: validation (50k train, select on 10k validation) |
     #                              test (train on all 60k, monitor the test set every epoch)
+    #                              smiles: test = the validation split instead of the source's
     train_limit: int = 0         # use only the first n training examples (0 = all)
+    val_limit: int = 0           # smiles: validation molecules (0 = 5% of train_limit, ≤ 5000)
     source: str = "moses"        # smiles: molecule source (moses | qm9)
     max_len: int = 100           # smiles: longest molecule kept, in tokens
     representation: str = "smiles"  # smiles: token strings written as smiles | selfies
@@ -45,6 +47,9 @@ class Config:
     latent_dim: int = 10         # manifold dimension d (vectors of length d+1 on spheres)
     embed_dim: int = 64          # smiles: token embedding size
     word_dropout: float = 0.0    # smiles: decoder input tokens replaced by <unk> in training
+    layers: int = 4              # transformer: encoder and decoder layers
+    heads: int = 4               # transformer: attention heads (embed_dim is the model width)
+    dropout: float = 0.1         # transformer: dropout of inputs, attention and sublayers
     # optimisation
     epochs: int = 100
     batch_size: int = 100
@@ -62,6 +67,9 @@ class Config:
     kl_warmup: int = 1           # optimisation steps of the β ramp (or of one cycle)
     kl_start: float = 0.0        # β at step 0 of the ramp
     kl_end: float = 1.0          # β after the ramp (< 1: a β-VAE; the reported loss stays -ELBO)
+    kl_delay: int = 0            # units at β = kl_start before the ramp starts
+    kl_unit: str = "steps"       # unit of kl_delay and kl_warmup: steps | epochs (β then changes
+    #                              once per epoch, to the ramp's value at the epoch's end)
     seed: int = 0
     device: str = "auto"         # "auto": cuda (per local rank) if available, else cpu
     progress: bool = True        # tqdm progress bars
@@ -71,6 +79,9 @@ class Config:
     eval_limit: int = 0          # evaluate on the first n test examples (0 = all)
     samples: int = 10000         # smiles: molecules drawn from the prior for the metric table
     temperature: float = 1.0     # smiles: sampling temperature (0 = greedy)
+    molecule_metrics: str = "default"  # smiles: per-run metrics (molecules.RUN_PROTOCOLS):
+    #                              default | sc-vae (the spCauchy paper's reconstruction and
+    #                              interpolation protocol)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,17 +106,20 @@ def _in_unit(closed: bool) -> tuple[Any, str]:
 # Numeric fields and the values they may take (checked wherever a config is built).
 RANGES: dict[str, tuple[Any, str]] = {
     **{k: _at_least(1) for k in ("latent_dim", "epochs", "batch_size", "max_len", "embed_dim",
-                                 "kl_warmup")},
+                                 "kl_warmup", "layers", "heads")},
     **{k: _at_least(0) for k in ("train_limit", "lr", "lr_warmup", "weight_decay",
                                  "plateau_patience", "early_stop", "seed", "eval_k",
-                                 "eval_limit", "samples", "temperature", "kl_start", "kl_end")},
+                                 "eval_limit", "samples", "temperature", "kl_start", "kl_end",
+                                 "val_limit", "kl_delay")},
     "plateau_factor": _in_unit(False), "word_dropout": _in_unit(False),
+    "dropout": _in_unit(False),
 }
 # Fields the data fills in when a config leaves them empty (saved with the run).
 DATA_FIELDS = {"vocab"}
 # Fields with a fixed set of values (registries elsewhere check their own names).
 CHOICES = {"holdout": ("validation", "test"), "monitor": ("objective", "recon"),
-           "precision": ("fp32", "bf16"), "eval_model": ("best", "last")}
+           "precision": ("fp32", "bf16"), "eval_model": ("best", "last"),
+           "kl_unit": ("steps", "epochs"), "molecule_metrics": ("default", "sc-vae")}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

@@ -33,7 +33,7 @@ from .distributed import Context, all_sum, gather_objects, setup
 from .files import LockedError, locked, write_atomic
 from .progress import progress
 from .vae import build_model
-from .vae.annealing import kl_weight
+from .vae.annealing import epoch_kl_weight, kl_weight
 
 TERMS = ("loss", "recon", "kl", "elbo")
 CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "state", "rng")
@@ -55,11 +55,16 @@ MONITORS: dict[str, Callable[[dict[str, float], Config], float]] = {
 }
 
 
-def _beta(cfg: Config, step: int) -> float:
-    """KL weight of training step ``step``; a bad schedule is a :class:`ConfigError`."""
+def _beta(cfg: Config, step: int, steps_per_epoch: int = 1) -> float:
+    """KL weight of training step ``step`` (``kl_unit`` epochs: of its epoch, ``steps_per_epoch``
+    steps long); a bad schedule is a :class:`ConfigError`."""
     try:
+        if cfg.kl_unit == "epochs":
+            return epoch_kl_weight(step // steps_per_epoch, schedule=cfg.kl_schedule,
+                                   warmup_epochs=cfg.kl_warmup, start=cfg.kl_start,
+                                   end=cfg.kl_end, delay=cfg.kl_delay)
         return kl_weight(step, schedule=cfg.kl_schedule, warmup_steps=cfg.kl_warmup,
-                         start=cfg.kl_start, end=cfg.kl_end)
+                         start=cfg.kl_start, end=cfg.kl_end, delay=cfg.kl_delay)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
@@ -98,7 +103,7 @@ def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoc
         if train:
             # annealed objective -(recon term) - β KL; with β = 1 it is exactly out["loss"]
             global_step = epoch * n_steps + step
-            beta = _beta(cfg, global_step)
+            beta = _beta(cfg, global_step, n_steps)
             if global_step < cfg.lr_warmup:
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * (global_step + 1) / cfg.lr_warmup
