@@ -16,7 +16,8 @@ DATASETS: dict[str, Callable[[Config], DataBundle]] = {
     "smiles": lambda cfg: smiles.load_bundle(cfg.source, n_train=cfg.train_limit,
                                              max_len=cfg.max_len,
                                              representation=cfg.representation,
-                                             vocab=cfg.vocab, n_test=cfg.eval_limit),
+                                             vocab=cfg.vocab, n_test=cfg.eval_limit,
+                                             n_val=cfg.val_limit, holdout=cfg.holdout),
 }
 
 __all__ = ["DATASETS", "DataBundle", "Examples", "Split"]

@@ -202,6 +202,10 @@ class TokenSplit:
     def head(self, n: int) -> TokenSplit:
         return TokenSplit(self.x[:n], self.smiles[:n], self.pad_id)
 
+    def subset(self, indices: Sequence[int]) -> TokenSplit:
+        """The molecules at ``indices``, in that order."""
+        return TokenSplit(self.x[list(indices)], [self.smiles[i] for i in indices], self.pad_id)
+
     def batches(self, batch_size: int, *, seed: int = 0, epoch: int = 0, shuffle: bool = False,
                 rank: int = 0, world: int = 1) -> Iterator[dict[str, Tensor]]:
         """Yield {"x": tokens (B, T_b)}, cut to the longest molecule of the batch (see
@@ -213,33 +217,47 @@ class TokenSplit:
             yield {"x": x[:, : int((x != self.pad_id).sum(1).max())]}
 
 
-# Validation molecules are held out of the selected training subset: 5%, at most this many.
+# Validation molecules are held out of the selected training subset: 5%, at most this many
+# (unless a count is given).
 MAX_VAL = 5000
+# ``holdout``: where the test split comes from (the source's test split, or the validation split)
+HOLDOUTS = ("validation", "test")
 
 
 def load_bundle(source: str, *, n_train: int, max_len: int, representation: str = "smiles",
-                vocab: Sequence[str] = (), n_test: int = 0, seed: int = 0) -> DataBundle:
+                vocab: Sequence[str] = (), n_test: int = 0, seed: int = 0, n_val: int = 0,
+                holdout: str = "validation") -> DataBundle:
     """Train / validation / test token splits of a seeded subset of ``source``.
 
     ``n_train`` molecules (0: all) of at most ``max_len`` tokens train the model and a further
-    5% (≤ ``MAX_VAL``) validate it, all from the source's train split; test molecules come from
-    its test split (``n_test``: the first n selected, 0: all). The vocabulary is ``vocab`` or,
-    if empty, the tokens of the training molecules; test tokens outside it become ``<unk>``.
+    ``n_val`` (0: 5%, ≤ ``MAX_VAL``) validate it, all from the source's train split. Test
+    molecules come from the source's test split (``n_test``: the first n selected, 0: all), or,
+    with ``holdout = "test"``, the test split *is* the validation split: a two-way protocol that
+    monitors and reports on the same held-out molecules. The vocabulary is ``vocab`` or, if
+    empty, the tokens of the training molecules; other tokens become ``<unk>``.
     ``config`` of the bundle records the vocabulary and the selection counts.
     """
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout must be one of {', '.join(HOLDOUTS)}, got {holdout!r}")
     pool = load_smiles(source, "train")
-    n_val = min(MAX_VAL, max(1, (n_train or len(pool)) // 20))
+    n_val = n_val or min(MAX_VAL, max(1, (n_train or len(pool)) // 20))
     picked, stats = select_smiles(pool, n=(n_train + n_val) if n_train else None,
                                   max_len=max_len, seed=seed, representation=representation)
     if len(picked) < 2:
         raise ValueError(f"only {len(picked)} usable molecules in {source} train")
     n_val = min(n_val, len(picked) // 2)
     train, val = picked[:-n_val], picked[-n_val:]
-    test, test_stats = select_smiles(load_smiles(source, "test"), n=n_test or None, max_len=max_len,
-                            seed=seed, representation=representation)
     tok = (Tokenizer(vocab, representation) if vocab
            else Tokenizer.from_smiles(train, representation))
-    splits = [TokenSplit.encode(part, tok) for part in (train, val, test)]
-    return DataBundle(*splits, config={"vocab": tok.itos[len(SPECIAL_TOKENS):]},
-                      info={"train_selection": stats.as_dict(), "n_val": n_val,
-                            "test_selection": test_stats.as_dict()})
+    info: dict = {"train_selection": stats.as_dict(), "n_val": n_val}
+    if holdout == "test":
+        splits = [TokenSplit.encode(part, tok) for part in (train, val)]
+        splits.append(splits[1])
+        info["test_selection"] = "the validation split"
+    else:
+        test, test_stats = select_smiles(load_smiles(source, "test"), n=n_test or None,
+                                         max_len=max_len, seed=seed,
+                                         representation=representation)
+        splits = [TokenSplit.encode(part, tok) for part in (train, val, test)]
+        info["test_selection"] = test_stats.as_dict()
+    return DataBundle(*splits, config={"vocab": tok.itos[len(SPECIAL_TOKENS):]}, info=info)
