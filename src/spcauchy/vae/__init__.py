@@ -7,7 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ..config import Config, ConfigError
-from . import mnist, smiles
+from . import mnist, smiles, smiles_transformer
 from .latents import HEADS, LATENTS, LatentFamily
 from .model import VAE, BernoulliVAE
 from .objectives import elbo_terms, importance_log_likelihood
@@ -17,6 +17,7 @@ MODELS: dict[tuple[str, str], Callable[[Config], nn.Module]] = {
     ("mnist", "mlp"): mnist.mlp_vae,
     ("mnist", "cnn"): mnist.cnn_vae,
     ("smiles", "gru"): smiles.gru_vae,
+    ("smiles", "transformer"): smiles_transformer.transformer_vae,
 }
 
 
