@@ -151,11 +151,17 @@ def bessel_terms(nu: float, kappa: Tensor, *, second: bool = False) -> BesselTer
     return BesselTerms(log_f, log_f_scaled, a, b, pk, d2)
 
 
-def _dratio(nu: float, kappa: Tensor, terms: BesselTerms) -> Tensor:
-    """A'_ν(κ) = P/κ, and its limit 1/(2ν+2) at κ = 0 (no grad)."""
+def over_kappa(x: Tensor, kappa: Tensor, limit: float) -> Tensor:
+    """x/κ for x = κ(limit + O(κ²)) (no grad): the limit itself below κ = √eps, where the O(κ²)
+    term is below rounding, so that κ and x near underflow (subnormal, imprecise) never divide."""
     kappa = kappa.detach()
-    safe = kappa.clamp_min(torch.finfo(kappa.dtype).tiny)
-    return torch.where(kappa > 0, terms.kappa_dratio / safe, 1 / (2 * nu + 2))
+    small = kappa < torch.finfo(kappa.dtype).eps ** 0.5
+    return torch.where(small, limit, x / torch.where(small, 1.0, kappa))
+
+
+def _dratio(nu: float, kappa: Tensor, terms: BesselTerms) -> Tensor:
+    """A'_ν(κ) = P/κ = 1/(2ν+2) - O(κ²) (no grad)."""
+    return over_kappa(terms.kappa_dratio, kappa, 1 / (2 * nu + 2))
 
 
 def bessel_ratio(nu: float, kappa: Tensor, terms: BesselTerms) -> Tensor:

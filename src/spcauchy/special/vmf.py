@@ -17,7 +17,13 @@ import torch
 from torch import Tensor
 
 from .autograd import with_derivative
-from .bessel import BesselTerms, bessel_ratio, bessel_ratio_derivative, bessel_terms
+from .bessel import (
+    BesselTerms,
+    bessel_ratio,
+    bessel_ratio_derivative,
+    bessel_terms,
+    over_kappa,
+)
 
 
 def check_dim(dim: int) -> None:
@@ -66,9 +72,7 @@ def axial_variances(dim: int, kappa: Tensor) -> tuple[Tensor, Tensor]:
     terms = vmf_terms(dim, kappa, second=True)
     var_axis = bessel_ratio_derivative(dim / 2 - 1, kappa, terms)
     with torch.no_grad():
-        k = kappa.detach()
-        transverse = torch.where(k > 0, terms.ratio / k.clamp_min(torch.finfo(k.dtype).tiny),
-                                 1.0 / dim)
+        transverse = over_kappa(terms.ratio, kappa, 1.0 / dim)
         d_transverse = -(2 * terms.ratio * var_axis + terms.d2ratio) / (dim - 1)
     return var_axis, with_derivative(kappa, transverse, d_transverse,
                                      name="vMF transverse variance")
