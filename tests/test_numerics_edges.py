@@ -12,10 +12,19 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.autograd import gradgradcheck
 from torch.distributions import kl_divergence
 
-from spcauchy import PowerSpherical, SphericalCauchy, VonMisesFisher, kl_uniform, spcauchy_latent
+from spcauchy import (
+    HypersphericalUniform,
+    PowerSpherical,
+    SphericalCauchy,
+    VonMisesFisher,
+    kl_uniform,
+    spcauchy_latent,
+)
 from spcauchy.special.bessel import log_iv
 from spcauchy.special.mobius import mobius_sample
 
@@ -177,3 +186,109 @@ def test_unavailable_second_derivatives_raise() -> None:
                lambda k: VonMisesFisher(loc, k).entropy()):
         with pytest.raises(RuntimeError, match="not implemented"):
             third(fn, kappa)
+
+
+# ---------------------------------------------------------------------------------------------
+# property test over the whole valid range: finite values and finite first derivatives
+# ---------------------------------------------------------------------------------------------
+
+# both ends of every range are drawn often: p at the expansion switches (15-17) and the extremes,
+# κ and logits at 0, tiny, subnormal and maximal values (hypothesis favours boundary floats), κ
+# log-uniformly as well (a uniform draw from [0, 1e8] is almost always above 1e6) and logits in
+# [40, 50] (1-ρ below float32's normal range in squares); locs random, axis-aligned (where
+# float32 keeps differences of order 1-ρ from μ) or sparse
+_DIMS = st.one_of(st.sampled_from([2, 3, 4, 5, 15, 16, 17, 31, 800, 4096]), st.integers(2, 4096))
+_KAPPAS = st.lists(st.one_of(st.floats(0.0, 1e8), st.floats(-12.0, 8.0).map(lambda e: 10.0**e)),
+                   min_size=1, max_size=3)
+_LOGITS = st.lists(st.one_of(st.floats(-50.0, 50.0), st.floats(40.0, 50.0)), min_size=1,
+                   max_size=3)
+_DTYPES = st.sampled_from([F32, F64])
+_LOC_KINDS = st.sampled_from(["random", "axis", "sparse"])
+
+
+def _direction(kind: str, n: int, p: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """A leaf (n, p) whose normalization is the loc: Gaussian, ±e_i, or two nonzero entries."""
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(n, p, generator=g, dtype=dtype)
+    if kind != "random":
+        keep = 1 if kind == "axis" else 2
+        top = h.abs().topk(min(keep, p), dim=-1).indices
+        h = torch.zeros_like(h).scatter(-1, top, h.gather(-1, top))
+    return h.requires_grad_()
+
+
+def _assert_finite_with_gradients(outputs: dict[str, torch.Tensor],
+                                  params: dict[str, torch.Tensor]) -> None:
+    """Every output finite, and the gradient of each output's sum w.r.t. each parameter finite
+    (None only where the output does not depend on it, e.g. entropy on loc)."""
+    for name, out in outputs.items():
+        assert out.isfinite().all(), name
+        grads = torch.autograd.grad(out.sum(), list(params.values()), retain_graph=True,
+                                    allow_unused=True)
+        for (pname, _), g in zip(params.items(), grads, strict=True):
+            assert g is None or g.isfinite().all(), (name, pname)
+
+
+def _outputs(q, p: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    x = q.rsample((2,))
+    return {"rsample": x, "log_prob": q.log_prob(x), "entropy": q.entropy(),
+            "kl_uniform": kl_divergence(q, HypersphericalUniform(p, dtype=dtype)),
+            "mean": q.mean, "variance": q.variance}
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(p=_DIMS, dtype=_DTYPES, kappas=_KAPPAS, family=st.sampled_from(["vmf", "ps"]),
+       loc_kind=_LOC_KINDS)
+def test_property_concentration_families_finite(p: int, dtype: torch.dtype, kappas: list[float],
+                                                family: str, loc_kind: str) -> None:
+    """vMF and Power Spherical over p ∈ [2, 4096], κ ∈ [0, 1e8], float32 and float64: rsample,
+    log_prob of own samples, entropy, KL to the uniform, mean and variance are finite, and so are
+    their gradients w.r.t. loc (through its normalization) and κ."""
+    cls = VonMisesFisher if family == "vmf" else PowerSpherical
+    direction = _direction(loc_kind, len(kappas), p, dtype, seed=p + len(kappas))
+    kappa = torch.tensor(kappas, dtype=dtype).requires_grad_()
+    torch.manual_seed(p)
+    q = cls(F.normalize(direction, dim=-1), kappa)
+    _assert_finite_with_gradients(_outputs(q, p, dtype), {"loc": direction, "kappa": kappa})
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(p=_DIMS, dtype=_DTYPES, logits=_LOGITS, other_logits=_LOGITS, loc_kind=_LOC_KINDS,
+       other=st.sampled_from(["random", "equal", "near", "antipodal"]))
+def test_property_spcauchy_finite(p: int, dtype: torch.dtype, logits: list[float],
+                                  other_logits: list[float], loc_kind: str, other: str) -> None:
+    """SphericalCauchy over p ∈ [2, 4096], rho_logit ∈ [-50, 50], float32 and float64: the same
+    outputs plus KL to another spCauchy (random, equal, nearby or antipodal loc, any logit) are
+    finite, with finite gradients w.r.t. both locs and both logits."""
+    n = len(logits)
+    direction = _direction(loc_kind, n, p, dtype, seed=p + n)
+    eta = torch.tensor(logits, dtype=dtype).requires_grad_()
+    eta_b = torch.tensor((other_logits * n)[:n], dtype=dtype).requires_grad_()
+    loc = F.normalize(direction, dim=-1)
+    params = {"loc": direction, "rho_logit": eta, "rho_logit_b": eta_b}
+    if other in ("random", "near"):
+        g = torch.Generator().manual_seed(p)
+        noise = torch.randn(n, p, generator=g, dtype=dtype)
+        base = torch.zeros_like(noise) if other == "random" else direction.detach()
+        params["loc_b"] = (base + (1.0 if other == "random" else 1e-3) * noise).requires_grad_()
+        loc_b = F.normalize(params["loc_b"], dim=-1)
+    else:
+        loc_b = loc if other == "equal" else -loc
+    torch.manual_seed(p)
+    q = SphericalCauchy(loc, rho_logit=eta)
+    outputs = _outputs(q, p, dtype)
+    outputs["kl_spcauchy"] = kl_divergence(q, SphericalCauchy(loc_b, rho_logit=eta_b))
+    _assert_finite_with_gradients(outputs, params)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(p=_DIMS, dtype=_DTYPES)
+def test_property_uniform_finite(p: int, dtype: torch.dtype) -> None:
+    """HypersphericalUniform has no parameters: its samples, log_prob, entropy, mean, variance
+    and KL to itself are finite (the KL exactly 0), and samples lie on the sphere."""
+    u = HypersphericalUniform(p, (2,), dtype=dtype)
+    x = u.rsample((3,))
+    for t in (x, u.log_prob(x), u.entropy(), u.mean, u.variance):
+        assert t.isfinite().all() and t.dtype == dtype
+    assert ((x.norm(dim=-1) - 1).abs() <= 1e3 * torch.finfo(dtype).eps).all()
+    assert (kl_divergence(u, HypersphericalUniform(p, dtype=dtype)) == 0).all()
