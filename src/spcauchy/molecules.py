@@ -301,7 +301,8 @@ def _test_metrics(run: Path) -> dict[str, float]:
 
 def check_same_data(configs: Sequence[Config]) -> None:
     """Runs compared in one table must have seen the same molecules."""
-    keys = ("dataset", "source", "train_limit", "max_len", "representation")
+    keys = ("dataset", "source", "train_limit", "val_limit", "max_len", "representation",
+            "holdout")
     first = configs[0]
     for cfg in configs[1:]:
         diff = [k for k in keys if getattr(cfg, k) != getattr(first, k)]
