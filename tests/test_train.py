@@ -135,7 +135,7 @@ def test_non_finite_validation_loss_writes_no_checkpoint(fake, tmp_path, monkeyp
     train(tiny_config(fake, "epochs=1"), run)
     saved = {name: (run / name).read_bytes() for name in ("last.pt", "best.pt", "metrics.csv")}
     _poison(monkeypatch, lambda model: not model.training)  # training is fine, validation NaN
-    with pytest.raises(NonFiniteLossError, match="validation loss at epoch 2.*epoch 1 is kept"):
+    with pytest.raises(NonFiniteLossError, match=r"validation loss at epoch 2.*epoch 1 is kept"):
         train(tiny_config(fake, "epochs=2"), run, resume=True)
     assert {name: (run / name).read_bytes() for name in saved} == saved
 
@@ -170,3 +170,18 @@ def test_data_files_are_hash_checked(monkeypatch):
     monkeypatch.setitem(smiles.SHA256, key, "0" * 64)
     with pytest.raises(DataError, match="sha256 mismatch"):
         smiles.package_file(*key)
+
+
+def test_grad_clip_bounds_the_step(fake, tmp_path, monkeypatch):
+    norms = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):
+        params = list(params)
+        total = clip(params, max_norm, *args, **kwargs)
+        norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    train(tiny_config(fake, "epochs=1", "grad_clip=0.5"), tmp_path / "run")
+    assert norms and all(n <= 0.5 * (1 + 1e-5) for n in norms)

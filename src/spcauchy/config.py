@@ -57,6 +57,7 @@ class Config:
     lr_warmup: int = 0           # optimisation steps of a linear lr warm-up from lr / lr_warmup
     optimizer: str = "adam"
     weight_decay: float = 0.0
+    grad_clip: float = 0.0       # clip the gradient norm at this value before each step (0 = off)
     plateau_factor: float = 0.0  # ReduceLROnPlateau factor on the validation loss (0 = off)
     plateau_patience: int = 5
     early_stop: int = 0          # stop after this many epochs without validation gain (0 = off)
@@ -107,7 +108,7 @@ def _in_unit(closed: bool) -> tuple[Any, str]:
 RANGES: dict[str, tuple[Any, str]] = {
     **{k: _at_least(1) for k in ("latent_dim", "epochs", "batch_size", "max_len", "embed_dim",
                                  "kl_warmup", "layers", "heads")},
-    **{k: _at_least(0) for k in ("train_limit", "lr", "lr_warmup", "weight_decay",
+    **{k: _at_least(0) for k in ("train_limit", "lr", "lr_warmup", "weight_decay", "grad_clip",
                                  "plateau_patience", "early_stop", "seed", "eval_k",
                                  "eval_limit", "samples", "temperature", "kl_start", "kl_end",
                                  "val_limit", "kl_delay")},

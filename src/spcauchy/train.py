@@ -39,7 +39,7 @@ TERMS = ("loss", "recon", "kl", "elbo")
 CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "state", "rng")
 # Config fields that may change between an interrupted run and its resumption.
 RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "eval_model", "samples",
-             "temperature"}
+             "temperature", "molecule_metrics"}
 
 OPTIMIZERS: dict[str, Callable[[Any, Config], torch.optim.Optimizer]] = {
     "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
@@ -116,6 +116,8 @@ def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoc
                 raise NonFiniteLossError(
                     f"non-finite loss at epoch {epoch + 1}, step {step + 1} ({terms}); "
                     "parameters not updated")
+            if cfg.grad_clip:  # after the finiteness check: never clip a NaN into the weights
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
         total += stats
     if not train:
