@@ -6,6 +6,7 @@ import csv
 import math
 from pathlib import Path
 
+import mpmath as mp
 import pytest
 import torch
 import torch.nn.functional as F
@@ -152,6 +153,43 @@ def test_pathwise_gradient_is_unbiased(p: int, kappa: float) -> None:
     g = k.grad
     exact = bessel_terms(p / 2 - 1, torch.tensor(kappa, dtype=torch.float64)).kappa_dratio / kappa
     assert abs(g.mean() - exact) <= 4 * g.std() / math.sqrt(n)
+
+
+def _ds_dkappa_reference(p: int, kappa: float, s: float) -> tuple[float, float]:
+    """(ds/dκ, B) by 30-digit quadrature: ∫_s^2 (B - σ) g(σ)/g(s) dσ, g = e^{-κσ}(σ(2-σ))^m."""
+    with mp.workdps(30):
+        m, k, s_ = mp.mpf(p - 3) / 2, mp.mpf(kappa), mp.mpf(s)
+
+        def g(x):  # 0 at an exact endpoint, where p = 2's integrable pole has no value
+            return mp.exp(-k * (x - s_)) * (x * (2 - x)) ** m if 0 < x < 2 else mp.mpf(0)
+
+        pts = sorted({mp.mpf(0), mp.mpf(2), s_, *(s_ + mp.mpf(j) / k for j in (1, 5, 20, 60)
+                                                   if s_ + mp.mpf(j) / k < 2)})
+        b = mp.quad(lambda x: x * g(x), pts) / mp.quad(g, pts)
+        value = mp.quad(lambda x: (b - x) * g(x), [x for x in pts if x >= s_]) / g(s_)
+        return float(value), float(b)
+
+
+def test_implicit_gradient_p2_matches_quadrature_in_both_precisions() -> None:
+    """p = 2 (poles of the marginal at s = 0 and 2) over κs from 0.1 to 40 and s > 1: float64
+    against mpmath quadrature (relative 1e-10), and float32 against float64 on the same inputs
+    (relative 100 eps). Integrating toward s = 0 up to κs = 20 cancelled by e^{κs}: float32 was
+    wrong by 14% at κs = 15 and by a factor 280 at κs ≈ 20."""
+    for kappa in (0.3, 30.0, 1e4, 1e8):
+        ks = torch.tensor([0.1, 1.0, 2.9, 3.1, 7.0, 15.0, 19.9, 40.0], dtype=torch.float64)
+        s = (ks / kappa).clamp_max(1.9)
+        if kappa < 1:
+            s = torch.tensor([0.05, 0.6, 1.2, 1.97], dtype=torch.float64)
+        refs = [_ds_dkappa_reference(2, kappa, v) for v in s.tolist()]
+        ref = torch.tensor([r for r, _ in refs], dtype=torch.float64)
+        b = torch.tensor([b for _, b in refs], dtype=torch.float64)
+        k = torch.full_like(s, kappa)
+        torch.testing.assert_close(ds_dkappa(2, k, s, b), ref, rtol=1e-10, atol=0)
+        s32, b32 = s.float(), b.float()
+        got = ds_dkappa(2, k.float(), s32, b32).double()
+        same_inputs = ds_dkappa(2, k, s32.double(), b32.double())
+        torch.testing.assert_close(got, same_inputs, rtol=100 * torch.finfo(torch.float32).eps,
+                                   atol=0)
 
 
 def test_implicit_gradient_matches_p3_inverse_cdf() -> None:

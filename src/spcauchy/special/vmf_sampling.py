@@ -105,8 +105,10 @@ def ds_dkappa(dim: int, kappa: Tensor, s: Tensor, ratio_comp: Tensor) -> Tensor:
         right = s >= 2 * m / (kappa + m + torch.sqrt(kappa * kappa + m * m))
     elif m == 0:  # p = 3: g ∝ e^{-κσ} decreases
         right = torch.ones_like(s, dtype=torch.bool)
-    else:  # p = 2: g has integrable poles at 0 and 2; take the side whose pole the map removes
-        right = (s > 1) | (kappa * s > 20)
+    else:  # p = 2: g has integrable poles at 0 and 2; take the side whose pole the map removes,
+        # unless toward 0 g(σ)/g(s) would grow to e^{κs} and cancel (float32 was wrong by 100%
+        # at κs ≈ 15); toward 2 the quadrature resolves (s/σ)^½ once κs ≳ 2 (measured: 1e-12)
+        right = (s > 1) | (kappa * s > 3)
     sign = torch.where(right, 1.0, -1.0).to(s.dtype)
     length = torch.where(right, 2 - s, s)
     # Cut the tail where log g has dropped by _LOG_DROP: the smallest length·2^-j that does so
@@ -119,6 +121,17 @@ def ds_dkappa(dim: int, kappa: Tensor, s: Tensor, ratio_comp: Tensor) -> Tensor:
     # σ = far + (s - far)v², so σ - s = -h(1 - v²)
     v, wts = gauss_legendre01(_NODES, s.dtype, s.device)
     h_, s_, k_, b_ = (x.unsqueeze(-1) for x in (h, s, kappa, ratio_comp))
-    diff = -h_ * (1 - v * v)
-    integrand = (b_ - (s_ + diff)) * torch.exp(-_tail_log_drop(dim, k_, s_, diff)) * v
+    v2 = v * v
+    diff = -h_ * (1 - v2)
+    log_g = -k_ * diff  # log g(σ)/g(s)
+    if m != 0:
+        # (σ/s)^m (2-σ)^m/(2-s)^m: log1p of the relative change near v = 1; near v = 0, where σ
+        # approaches the far end, σ = far + hv² and 2 - σ = (2 - far) - hv² directly (at a far end
+        # 0 or 2, 1 - v² would cost v² its precision just where p = 2's pole weighs it).
+        near = (diff.abs() <= s_ / 2) & (diff.abs() <= (2 - s_) / 2)
+        lo = torch.where(near, torch.log1p(diff / s_), torch.log(((s_ - h_) + h_ * v2) / s_))
+        hi = torch.where(near, torch.log1p(-diff / (2 - s_)),
+                         torch.log((((2 - s_) + h_) - h_ * v2) / (2 - s_)))
+        log_g = log_g + m * (lo + hi)
+    integrand = (b_ - (s_ + diff)) * torch.exp(log_g) * v
     return -2 * h * (integrand @ wts)
