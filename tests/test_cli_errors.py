@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import pickle
+import random
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from mnist_fake import write_fake_mnist
-from spcauchy import files
+from spcauchy import checkpoint, files
 from spcauchy.cli import main
 
 TINY = ["hidden=[16, 8]", "batch_size=40", "epochs=1", "progress=false", "eval_k=2",
@@ -64,7 +65,7 @@ def _corrupt(kind: str, path: Path) -> None:
     path.unlink()
     writers = {
         "truncated": lambda: path.write_bytes(Path(str(path) + ".orig").read_bytes()[:500]),
-        "random bytes": lambda: path.write_bytes(os.urandom(4096)),
+        "random bytes": lambda: path.write_bytes(random.Random(0).randbytes(4096)),
         "empty": lambda: path.write_bytes(b""),
         "directory": lambda: path.mkdir(),
         "non-dict": lambda: torch.save([1, 2, 3], path),
@@ -212,3 +213,16 @@ def test_second_training_process_on_one_directory_is_refused(fake, tmp_path):
                               env={**os.environ, "PYTHONPATH": src})
     assert done.returncode == 2 and "in use by another process" in done.stderr
     assert done.stderr.count("\n") == 1 and not (out / "last.pt").exists()
+
+
+def test_any_bytes_are_a_checkpoint_error(tmp_path):
+    path = tmp_path / "x.pt"
+    good = tmp_path / "good.pt"
+    torch.save({"model": {"w": torch.ones(3)}}, good)
+    blobs = [random.Random(seed).randbytes(n) for seed in range(300) for n in (1, 64, 4096)]
+    whole = good.read_bytes()
+    blobs += [whole[:n] for n in range(0, len(whole), 97)]  # every truncation length
+    for blob in blobs:
+        path.write_bytes(blob)
+        with pytest.raises(checkpoint.CheckpointError):
+            checkpoint.load(path)
