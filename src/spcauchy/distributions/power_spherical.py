@@ -7,6 +7,7 @@ from torch.types import _size
 
 from ..special.power_spherical import ps_beta, ps_kl_uniform, ps_log_normalizer
 from .axial import ConcentrationDistribution, axial_variance, place_around
+from .fit import fit_power
 
 _NO_SHAPE = torch.Size()
 
@@ -24,6 +25,17 @@ class PowerSpherical(ConcentrationDistribution):
         loc: mean direction μ, unit vectors of shape (..., p).
         concentration: κ ≥ 0, shape (...), broadcast with loc[..., 0].
     """
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, weights: torch.Tensor | None = None, *,
+            init: tuple[torch.Tensor, torch.Tensor] | None = None, max_iter: int = 100,
+            tol: float | None = None) -> PowerSpherical:
+        """Maximum-likelihood fit to points x (..., n, p), n ≥ 2, with optional nonnegative
+        weights (..., n); ``batch_shape`` is their broadcast leading dims. μ maximizes
+        Σ w log(1 + μᵀx) (not the mean direction in general), then κ solves a concave 1-D score
+        equation (``distributions.fit.fit_power``; ``init`` = (loc, κ) warm-starts both)."""
+        loc, kappa = fit_power(x, weights, init=init, max_iter=max_iter, tol=tol)
+        return cls(loc, kappa)
 
     def rsample(self, sample_shape: _size = _NO_SHAPE) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)[:-1]

@@ -18,6 +18,7 @@ from ..special.spcauchy_moments import (
 )
 from .axial import AxialDistribution, axial_variance, broadcast_params, log_sq_distance
 from .constraints import unit_sphere
+from .fit import fit_spcauchy
 from .uniform import log_sphere_area
 
 
@@ -63,6 +64,17 @@ class SphericalCauchy(AxialDistribution):
             "SphericalCauchy", loc, rho if rho is not None else rho_logit, name)
         p = loc.shape[-1]
         super().__init__(batch_shape, torch.Size([p]), validate_args=validate_args)
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, weights: torch.Tensor | None = None, *,
+            init: tuple[torch.Tensor, torch.Tensor] | None = None, max_iter: int = 100,
+            tol: float | None = None) -> SphericalCauchy:
+        """Maximum-likelihood fit to points x (..., n, p), n ≥ 3, with optional nonnegative
+        weights (..., n); ``batch_shape`` is their broadcast leading dims. Returned with
+        ``rho_logit`` (exact near ρ = 1). ``init`` = (loc, rho_logit) warm-starts Newton's method
+        (``distributions.fit.fit_spcauchy``)."""
+        loc, rho_logit = fit_spcauchy(x, weights, init=init, max_iter=max_iter, tol=tol)
+        return cls(loc, rho_logit=rho_logit)
 
     @lazy_property
     def rho(self) -> torch.Tensor:

@@ -18,6 +18,7 @@ from ..special.vmf import (
 )
 from ..special.vmf_sampling import ds_dkappa, wood_sample
 from .axial import ConcentrationDistribution, axial_variance, place_around
+from .fit import fit_vmf
 from .uniform import log_sphere_area
 
 _NO_SHAPE = torch.Size()
@@ -58,6 +59,16 @@ class VonMisesFisher(ConcentrationDistribution):
         loc: mean direction μ, unit vectors of shape (..., p).
         concentration: κ ≥ 0, shape (...), broadcast with loc[..., 0].
     """
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, weights: torch.Tensor | None = None, *,
+            init: tuple[torch.Tensor, torch.Tensor] | None = None) -> VonMisesFisher:
+        """Maximum-likelihood fit to points x (..., n, p), n ≥ 2, with optional nonnegative
+        weights (..., n); ``batch_shape`` is their broadcast leading dims. μ is the mean
+        direction and κ solves A_p(κ) = R̄ (``distributions.fit.fit_vmf``; ``init``'s κ, if
+        given, starts its Newton iteration)."""
+        loc, kappa = fit_vmf(x, weights, init=init)
+        return cls(loc, kappa)
 
     @lazy_property
     def _terms(self) -> BesselTerms:

@@ -1,0 +1,398 @@
+"""Maximum-likelihood estimators of SphericalCauchy, VonMisesFisher and PowerSpherical, as pure
+tensor functions (derivations in docs/math.md, "Fitting").
+
+Shapes: points x (..., n, p) on S^{p-1} and optional nonnegative weights (..., n) (default: all
+equal); the leading dims of the two broadcast to the batch shape B, and each estimator returns
+(loc, concentration) of shapes B + (p,) and B: ``rho_logit`` for spCauchy, κ for vMF and Power
+Spherical. Everything runs in the dtype and on the device of x, without numpy.
+
+``init`` = (loc, concentration) warm-starts the iterative parts (EM passes the previous iterate);
+every iteration of the spCauchy and Power Spherical direction updates is accepted only if it
+increases the (weighted) log-likelihood, so the result is never worse than the starting point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ..special.bessel import bessel_terms
+from ..special.gamma_ratio import log_gamma_ratio
+from .constraints import unit_sphere
+
+Init = tuple[Tensor, Tensor] | None
+
+_MAX_STEP = 0.5  # trust radius of the Newton steps (chart radius for spCauchy, radians for PS)
+_HALVINGS = 40  # backtracking: 2^-40 of a step is below any tolerance
+_CG_STEPS = 50
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    return (a * b).sum(-1)
+
+
+def _wsum(c: Tensor, v: Tensor) -> Tensor:
+    """Σ_i c_i v_i over the points: c (..., n), v (..., n, p) -> (..., p)."""
+    return (c.unsqueeze(-2) @ v).squeeze(-2)
+
+
+def _project(x: Tensor, u: Tensor) -> Tensor:
+    """x_iᵀu for x (..., n, p), u (..., p) -> (..., n)."""
+    return (x @ u.unsqueeze(-1)).squeeze(-1)
+
+
+def check_sample(x: Tensor, weights: Tensor | None, min_points: int) -> tuple[Tensor, Tensor]:
+    """Validate (x, weights); return x renormalized and weights c (B + (n,)) summing to 1."""
+    if not torch.is_tensor(x) or not x.is_floating_point() or x.dim() < 2 or x.shape[-1] < 2:
+        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"x must be a floating-point tensor of shape (..., n, p), p ≥ 2; "
+                         f"got {shape}")
+    n = x.shape[-2]
+    if n < min_points:
+        raise ValueError(f"x: this fit needs at least {min_points} points (x.shape[-2]), got {n}")
+    if not x.isfinite().all():
+        raise ValueError("x must be finite (it contains NaN or inf)")
+    if not unit_sphere.check(x).all():
+        tol = 1e3 * torch.finfo(x.dtype).eps
+        raise ValueError(f"x must lie on the unit sphere: |‖x‖ - 1| ≤ {tol:.1e} "
+                         f"(1e3·eps of {x.dtype})")
+    x = x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    if weights is None:
+        return x, torch.full(x.shape[:-1], 1.0 / n, dtype=x.dtype, device=x.device)
+    w = torch.as_tensor(weights, device=x.device)
+    if w.is_complex() or w.dim() < 1 or w.shape[-1] != n:
+        raise ValueError(f"weights must be a real tensor of shape (..., n) with n = {n}; got "
+                         f"{tuple(w.shape)}")
+    try:
+        batch = torch.broadcast_shapes(x.shape[:-2], w.shape[:-1])
+    except RuntimeError as err:
+        raise ValueError(f"weights: leading dims {tuple(w.shape[:-1])} do not broadcast with x's "
+                         f"{tuple(x.shape[:-2])}") from err
+    w = w.to(x.dtype)
+    if not w.isfinite().all():
+        raise ValueError("weights must be finite (they contain NaN or inf)")
+    if (w < 0).any():
+        raise ValueError("weights must be nonnegative")
+    total = w.sum(-1, keepdim=True)
+    if (total <= 0).any():
+        raise ValueError("weights must not be all zero (in every batch entry)")
+    return x, (w / total).expand(*batch, n)
+
+
+def _mean_resultant(x: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Mean direction, R̄ = ‖x̄‖ and 1 - R̄ for x̄ = Σ c x.
+
+    From Σ c‖x - x̄‖² = 1 - R̄² on the sphere, which keeps its relative accuracy as R̄ → 1, where
+    1 - ‖x̄‖ would keep only the digits of ‖x̄‖ that the points do not share.
+    """
+    xbar = _wsum(c, x)
+    r, r_bar = _radius(torch.linalg.vector_norm(xbar, dim=-1),
+                       (c * (x - xbar.unsqueeze(-2)).square().sum(-1)).sum(-1))
+    first = torch.zeros_like(xbar)
+    first[..., 0] = 1  # R̄ = 0: any direction is a maximizer
+    loc = torch.where((r > 0).unsqueeze(-1), xbar / r.clamp_min(torch.finfo(r.dtype).tiny)
+                      .unsqueeze(-1), first)
+    return loc, r, r_bar
+
+
+def _radius(r: Tensor, one_m_r2: Tensor) -> tuple[Tensor, Tensor]:
+    """(r, 1 - r) from a directly computed r and an accurate 1 - r²: above r = 1/2 r is
+    rederived as √(1 - (1-r²)), so the two agree and r's rounding (amplified by up to 3x per
+    inward Möbius step near the boundary) never accumulates."""
+    big = one_m_r2 < 0.75
+    r = torch.where(big, torch.sqrt((1 - one_m_r2).clamp_min(0)), r)
+    return r, one_m_r2 / (1 + r)
+
+
+def _coincident(r_bar: Tensor) -> None:
+    if (r_bar <= 0).any():
+        raise ValueError("x: all points with positive weight coincide; the maximum-likelihood "
+                         "estimate does not exist (infinite concentration)")
+
+
+def _cg(matvec: Callable[[Tensor], Tensor], b: Tensor, steps: int) -> Tensor:
+    """Truncated conjugate gradients for A v = b (A symmetric; batched over b's leading dims).
+
+    Stops per batch entry at relative residual √eps, after ``steps`` steps, or at the first
+    nonpositive curvature dᵀAd ≤ 0 (keeping the iterate so far). Every iterate started at 0
+    satisfies bᵀv > 0, so v is an ascent direction of the model gradient b; where the very first
+    step meets nonpositive curvature, b itself is returned.
+    """
+    v = torch.zeros_like(b)
+    r, d = b, b
+    rr = _dot(r, r)
+    stop = rr * torch.finfo(b.dtype).eps
+    active = rr > 0
+    for _ in range(steps):
+        ad = matvec(d)
+        dad = _dot(d, ad)
+        active = active & (dad > 0)
+        alpha = torch.where(active, rr / torch.where(active, dad, 1.0), 0.0).unsqueeze(-1)
+        v = v + alpha * d
+        r = r - alpha * ad
+        rr_new = _dot(r, r)
+        active = active & (rr_new > stop)
+        if not active.any():
+            break
+        beta = torch.where(active, rr_new / torch.where(active, rr, 1.0), 0.0).unsqueeze(-1)
+        d = r + beta * d
+        rr = rr_new
+    return torch.where((v == 0).all(-1, keepdim=True), b, v)
+
+
+def _clip(v: Tensor, radius: float) -> Tensor:
+    norm = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+    return v * (radius / norm.clamp_min(radius))
+
+
+def _backtrack(gain: Callable[[Tensor], Tensor], active: Tensor, dtype: torch.dtype) -> Tensor:
+    """Largest t ∈ {1, 1/2, 1/4, ...} with gain(t) > 0 per batch entry; 0 where none is found
+    (converged to rounding) or where ``active`` is False. NaN gains count as losses."""
+    t = active.to(dtype)
+    for _ in range(_HALVINGS):
+        bad = (t > 0) & ~(gain(t) > 0)
+        if not bad.any():
+            return t
+        t = torch.where(bad, t / 2, t)
+    return torch.where((t > 0) & ~(gain(t) > 0), 0.0, t)
+
+
+# --------------------------------------------------------------------------- spherical Cauchy
+
+def _to_origin(x: Tensor, loc: Tensor, rho: Tensor, rho_bar: Tensor) -> Tensor:
+    """y = φ_w(x) = (1-‖w‖²)(x - w)/‖x - w‖² - w, the Möbius map of the ball that sends w = ρμ
+    to 0 (y is uniform when x ~ spCauchy(w)). x - w = (x - μ) + (1-ρ)μ and
+    ‖x - w‖² = (1-ρ)² + ρ‖x - μ‖², so nothing cancels near ρ = 1. Shapes (..., n, p)."""
+    loc_, rho_, rho_bar_ = loc.unsqueeze(-2), rho[..., None, None], rho_bar[..., None, None]
+    dx = x - loc_
+    dist2 = (rho_bar_.square() + rho_ * dx.square().sum(-1, keepdim=True)).clamp_min(
+        torch.finfo(x.dtype).tiny)
+    y = (rho_bar_ * (1 + rho_)) * (dx + rho_bar_ * loc_) / dist2 - rho_ * loc_
+    # rounding near the mode is amplified by up to (1+ρ)/(1-ρ): back onto the sphere
+    return y / torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+
+
+def _chart_gain(y: Tensor, c: Tensor, v: Tensor) -> Tensor:
+    """ℓ(w ⊕ v) - ℓ(w), divided by p-1: Σ c [log(1-‖v‖²) - log‖y - v‖²] for the points y moved
+    to the chart at w (Möbius invariance); ‖v‖ ≤ 1/2 keeps every term well conditioned."""
+    vv = _dot(v, v)
+    return (c * (torch.log1p(-vv).unsqueeze(-1) - torch.log1p(vv.unsqueeze(-1)
+                                                              - 2 * _project(y, v)))).sum(-1)
+
+
+def _mobius_add(loc: Tensor, rho: Tensor, rho_bar: Tensor, v: Tensor
+                ) -> tuple[Tensor, Tensor, Tensor]:
+    """w ⊕ v = φ_w^{-1}(v) = ((1 + 2wᵀv + ‖v‖²)w + (1-‖w‖²)v) / (‖w+v‖² + (1-‖w‖²)(1-‖v‖²)),
+    returned as (μ', ρ', 1-ρ') from 1-‖w'‖² = (1-‖w‖²)(1-‖v‖²)/den: no cancellation near ρ = 1."""
+    w = rho.unsqueeze(-1) * loc
+    wv, vv = _dot(w, v), _dot(v, v)
+    one_m = rho_bar * (1 + rho)
+    num = (1 + 2 * wv + vv).unsqueeze(-1) * w + one_m.unsqueeze(-1) * v
+    den = (rho.square() + 2 * wv + vv) + one_m * (1 - vv)
+    norm = torch.linalg.vector_norm(num, dim=-1)
+    rho_new, rho_bar_new = _radius(norm / den, one_m * (1 - vv) / den)
+    rho_bar_new = rho_bar_new.clamp_min(torch.finfo(rho.dtype).tiny)
+    loc_new = torch.where((norm > 0).unsqueeze(-1), num / norm.clamp_min(
+        torch.finfo(rho.dtype).tiny).unsqueeze(-1), loc)
+    return loc_new, rho_new, rho_bar_new
+
+
+@torch.no_grad()
+def fit_spcauchy(x: Tensor, weights: Tensor | None = None, *, init: Init = None,
+                 max_iter: int = 100, tol: float | None = None) -> tuple[Tensor, Tensor]:
+    """MLE (loc, rho_logit) of spCauchy(μ, ρ) for x (..., n, p), n ≥ 3.
+
+    Newton's method for w = ρμ in the Möbius chart at the current iterate: the points moved by
+    the map that sends w to 0 give ȳ = Σ c y, S = Σ c yyᵀ and the step v = (I - S)⁻¹ȳ/2
+    (truncated conjugate gradients, trust radius 1/2), accepted as w ⊕ tv with the largest
+    t ∈ {1, 1/2, ...} that increases the log-likelihood. Stops when ‖tv‖ ≤ ``tol``
+    (default √eps, after which the error is O(eps)) or after ``max_iter`` steps. Starts at the
+    weighted mean x̄ unless ``init`` = (loc, rho_logit) is given.
+
+    The MLE exists and is unique unless half or more of the weight sits on one point or all of
+    it on two (Kato & McCullagh 2020); then the iterates run to the boundary (ρ → 1) until
+    ``max_iter``.
+    """
+    x, c = check_sample(x, weights, 3)
+    batch, p = c.shape[:-1], x.shape[-1]
+    if init is None:
+        loc, rho, rho_bar = _mean_resultant(x, c)
+        _coincident(rho_bar)
+    else:
+        loc = init[0].to(x).expand(*batch, p)
+        logit = torch.as_tensor(init[1]).to(x).expand(batch)
+        loc, rho, rho_bar = loc, torch.sigmoid(logit), torch.sigmoid(-logit)
+    tol = math.sqrt(torch.finfo(x.dtype).eps) if tol is None else tol
+    active = torch.ones(batch, dtype=torch.bool, device=x.device)
+    for _ in range(max_iter):
+        y = _to_origin(x, loc, rho, rho_bar)
+
+        def matvec(u: Tensor, y: Tensor = y) -> Tensor:
+            return u - _wsum(c * _project(y, u), y)  # (I - S)u
+
+        v = _clip(_cg(matvec, _wsum(c, y) / 2, min(p, _CG_STEPS)), _MAX_STEP)
+        t = _backtrack(lambda t, y=y, v=v: _chart_gain(y, c, t.unsqueeze(-1) * v), active,
+                       x.dtype)
+        step = t.unsqueeze(-1) * v
+        loc, rho, rho_bar = _mobius_add(loc, rho, rho_bar, step)
+        active = active & (torch.linalg.vector_norm(step, dim=-1) > tol)
+        if not active.any():
+            break
+    return loc, torch.log(rho) - torch.log(rho_bar)
+
+
+# ------------------------------------------------------------------------- 1-D root finding
+
+def _newton_increasing(fun: Callable[[Tensor], tuple[Tensor, Tensor]], z: Tensor, lo: float,
+                       scale: float, max_iter: int = 60, max_step: float = math.inf) -> Tensor:
+    """Root of an increasing function f(z) = fun(z)[0] (fun also returns f'), batched.
+
+    Newton steps (at most ``max_step`` long) inside the bracket of the points evaluated so far
+    (starting from (lo, ∞)), bisecting where a step would leave it; stops per entry once a step
+    is below √eps·(|z| + scale) (the error after it is O(eps)).
+    """
+    tol = math.sqrt(torch.finfo(z.dtype).eps)
+    lo_t = torch.full_like(z, lo)
+    hi_t = torch.full_like(z, math.inf)
+    done = torch.zeros_like(z, dtype=torch.bool)
+    for _ in range(max_iter):
+        f, df = fun(z)
+        lo_t = torch.where(f <= 0, torch.maximum(lo_t, z), lo_t)
+        hi_t = torch.where(f >= 0, torch.minimum(hi_t, z), hi_t)
+        new = z - (f / df).clamp(-max_step, max_step)
+        inside = (new > lo_t) & (new < hi_t)
+        bracketed = lo_t.isfinite() & hi_t.isfinite()
+        new = torch.where(inside, new, torch.where(bracketed, (lo_t + hi_t) / 2, z))
+        new = torch.where(done, z, new)
+        done = done | ((new - z).abs() <= tol * (z.abs() + scale)) | (f == 0)
+        z = new
+        if done.all():
+            break
+    return z
+
+
+# ------------------------------------------------------------------------------ von Mises–Fisher
+
+@torch.no_grad()
+def fit_vmf(x: Tensor, weights: Tensor | None = None, *, init: Init = None,
+            max_iter: int = 60) -> tuple[Tensor, Tensor]:
+    """MLE (loc, κ) of vMF(μ, κ) for x (..., n, p), n ≥ 2.
+
+    μ = x̄/‖x̄‖; κ solves A_p(κ) = R̄ (A_p = I_{p/2}/I_{p/2-1}), by Newton's method in log κ on
+    log A(κ) = log R̄ for R̄ < 1/2 and on log(1-A(κ)) = log(1-R̄) above, both nearly linear in
+    log κ at their end of the range, from Banerjee et al.'s (2005) R̄(p - R̄²)/(1 - R̄²) (or
+    ``init``'s κ) and kept inside a bracket. Stable for p up to 10⁴ and κ up to 10⁸.
+    """
+    x, c = check_sample(x, weights, 2)
+    loc, r, r_bar = _mean_resultant(x, c)
+    _coincident(r_bar)
+    p = x.shape[-1]
+    nu = p / 2 - 1
+    tiny = torch.finfo(x.dtype).tiny
+    if init is None:
+        kappa0 = r * (p - r * r) / (r_bar * (1 + r))
+    else:
+        kappa0 = torch.as_tensor(init[1]).to(x).expand(r.shape)
+    small = r < 0.5
+    log_target = torch.where(small, torch.log(r.clamp_min(tiny)), torch.log(r_bar))
+
+    def fun(s: Tensor) -> tuple[Tensor, Tensor]:
+        t = bessel_terms(nu, torch.exp(s))
+        a = torch.where(small, t.ratio, t.ratio_comp)  # A or 1 - A
+        f = torch.where(small, torch.log(a) - log_target, log_target - torch.log(a))
+        return f, t.kappa_dratio / a
+
+    s = _newton_increasing(fun, torch.log(kappa0.clamp_min(tiny)), -math.inf, 1.0, max_iter,
+                           max_step=10.0)
+    return loc, torch.where(r > 0, torch.exp(s), 0.0)
+
+
+# ------------------------------------------------------------------------------ Power Spherical
+
+def _one_plus_cos(x: Tensor, loc: Tensor) -> Tensor:
+    """1 + μᵀx = 2 - ‖x-μ‖²/2 near μ, ‖x+μ‖²/2 near -μ (no cancellation at either). (..., n)."""
+    loc_ = loc.unsqueeze(-2)
+    d2 = (x - loc_).square().sum(-1)
+    return torch.where(d2 <= 2, 2 - d2 / 2, (x + loc_).square().sum(-1) / 2)
+
+
+def _ps_direction(x: Tensor, c: Tensor, loc: Tensor, max_iter: int, tol: float) -> Tensor:
+    """argmax over unit μ of Σ c log(1 + μᵀx) (the PS MLE of μ for every κ > 0).
+
+    Riemannian Newton on the sphere: with h = c/(1+μᵀx), g = Σ h x and λ = μᵀg, the gradient is
+    (I - μμᵀ)g and minus the Hessian is ξ ↦ (I - μμᵀ)Σ (h/(1+μᵀx)) x xᵀξ + λξ on the tangent
+    space; the step (truncated CG, at most 1/2 radian) is retracted as (μ + tξ)/‖μ + tξ‖ with the
+    largest t ∈ {1, 1/2, ...} whose gain Σ c log1p((μ'-μ)ᵀx / (1+μᵀx)) is positive.
+    """
+    p = x.shape[-1]
+    active = torch.ones(c.shape[:-1], dtype=torch.bool, device=x.device)
+    for _ in range(max_iter):
+        one_p = _one_plus_cos(x, loc)
+        h = c / one_p
+        g = _wsum(h, x)
+        lam = _dot(g, loc).unsqueeze(-1)
+        h2 = h / one_p
+
+        def matvec(u: Tensor, h2: Tensor = h2, lam: Tensor = lam, loc: Tensor = loc) -> Tensor:
+            hu = _wsum(h2 * _project(x, u), x)
+            return hu - _dot(hu, loc).unsqueeze(-1) * loc + lam * u
+
+        xi = _clip(_cg(matvec, g - lam * loc, min(p - 1, _CG_STEPS)), _MAX_STEP)
+
+        def moved(t: Tensor, xi: Tensor = xi, loc: Tensor = loc) -> Tensor:
+            m = loc + t.unsqueeze(-1) * xi
+            return m / torch.linalg.vector_norm(m, dim=-1, keepdim=True)
+
+        def gain(t: Tensor, one_p: Tensor = one_p, loc: Tensor = loc, moved=moved) -> Tensor:
+            return (c * torch.log1p(_project(x, moved(t) - loc) / one_p)).sum(-1)
+
+        t = _backtrack(gain, active, x.dtype)
+        new = moved(t)
+        active = active & (torch.linalg.vector_norm(new - loc, dim=-1) > tol)
+        loc = new
+        if not active.any():
+            break
+    return loc
+
+
+@torch.no_grad()
+def fit_power(x: Tensor, weights: Tensor | None = None, *, init: Init = None,
+              max_iter: int = 100, tol: float | None = None) -> tuple[Tensor, Tensor]:
+    """MLE (loc, κ) of PS(μ, κ) for x (..., n, p), n ≥ 2.
+
+    The log-likelihood n log C(κ) + κ Σ c log(1 + μᵀx) separates: μ̂ maximizes Σ c log(1 + μᵀx)
+    for every κ > 0 (``_ps_direction``, from the mean direction or ``init``'s loc; it is not the
+    mean direction in general), and κ̂ solves the concave score equation D'(β + κ) = τ with
+    τ = -Σ c log((1 + μ̂ᵀx)/2), D(a) = lgamma(a+β) - lgamma(a), β = (p-1)/2; κ̂ = 0 when
+    τ ≥ D'(β). Newton's method runs on 1/D'(β+κ) = 1/τ, linear in κ up to O(1/κ²).
+    """
+    x, c = check_sample(x, weights, 2)
+    p = x.shape[-1]
+    if init is None:
+        loc0, _, r_bar = _mean_resultant(x, c)
+        _coincident(r_bar)
+    else:
+        loc0 = init[0].to(x).expand(*c.shape[:-1], p)
+    tol = math.sqrt(torch.finfo(x.dtype).eps) if tol is None else tol
+    loc = _ps_direction(x, c, loc0, max_iter, tol)
+    one_p = _one_plus_cos(x, loc)
+    tau = -(c * torch.log(one_p / 2)).sum(-1)
+    _coincident(tau)
+    beta = (p - 1) / 2
+    d1_zero = log_gamma_ratio(torch.tensor(beta, dtype=x.dtype, device=x.device), beta)[1]
+    uniform = tau >= d1_zero
+    if init is None:  # ψ(a+β) - ψ(a) ≈ log((a+β-½)/(a-½)) inverted
+        kappa0 = (0.5 + beta / torch.expm1(tau) - beta).clamp_min(0)
+    else:
+        kappa0 = torch.as_tensor(init[1]).to(x).expand(tau.shape)
+    inv_tau = 1 / tau
+
+    def fun(k: Tensor) -> tuple[Tensor, Tensor]:
+        _, d1, d2 = log_gamma_ratio(k.clamp_min(0) + beta, beta)
+        return 1 / d1 - inv_tau, -d2 / (d1 * d1)
+
+    kappa = _newton_increasing(fun, torch.where(uniform, 0.0, kappa0), 0.0, beta)
+    return loc, torch.where(uniform, 0.0, kappa)
