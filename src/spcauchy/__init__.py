@@ -4,6 +4,7 @@ from .distributions import (
     HypersphericalUniform,
     PowerSpherical,
     SphericalCauchy,
+    SphericalMixture,
     VonMisesFisher,
     unit_sphere,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "LatentFamily",
     "PowerSpherical",
     "SphericalCauchy",
+    "SphericalMixture",
     "VonMisesFisher",
     "__version__",
     "kl_uniform",

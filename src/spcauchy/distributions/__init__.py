@@ -2,6 +2,7 @@
 
 from . import kl as _kl  # noqa: F401  (registers the KL divergences)
 from .constraints import unit_sphere
+from .mixture import SphericalMixture
 from .power_spherical import PowerSpherical
 from .spherical_cauchy import SphericalCauchy
 from .uniform import HypersphericalUniform
@@ -11,6 +12,7 @@ __all__ = [
     "HypersphericalUniform",
     "PowerSpherical",
     "SphericalCauchy",
+    "SphericalMixture",
     "VonMisesFisher",
     "unit_sphere",
 ]

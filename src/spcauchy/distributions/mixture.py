@@ -1,0 +1,189 @@
+"""Finite mixtures of one hyperspherical family, fitted by EM (docs/math.md, "Fitting")."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.distributions import Categorical, Distribution, MixtureSameFamily
+
+from .fit import check_sample, fit_power, fit_spcauchy, fit_vmf
+from .power_spherical import PowerSpherical
+from .spherical_cauchy import SphericalCauchy
+from .von_mises_fisher import VonMisesFisher
+
+_Fit = Callable[..., tuple[Tensor, Tensor]]
+_FAMILIES: dict[str, tuple[_Fit, Callable[..., Distribution]]] = {
+    "spcauchy": (fit_spcauchy, lambda loc, c, v: SphericalCauchy(loc, rho_logit=c,
+                                                                 validate_args=v)),
+    "vmf": (fit_vmf, lambda loc, c, v: VonMisesFisher(loc, c, validate_args=v)),
+    "power": (fit_power, lambda loc, c, v: PowerSpherical(loc, c, validate_args=v)),
+}
+_CHUNK = 1 << 22  # elements of one (rows, k, p) block of component log-densities
+_M_STEP_ITERS = 5  # Newton steps per warm-started M-step: EM only needs each to increase Q
+
+
+class SphericalMixture:
+    r"""Mixture Σ_j π_j q_j(x) of k distributions of one family on S^{p-1}, fitted by EM.
+
+    Args:
+        family: ``"spcauchy"``, ``"vmf"`` or ``"power"``.
+        k: number of components.
+
+    After :meth:`fit`: ``logits`` (k,) = log π, ``loc`` (k, p), ``concentration`` (k,)
+    (``rho_logit`` for spcauchy, κ otherwise), ``history`` (mean log-likelihood per point after
+    each EM iteration of the kept restart; non-decreasing), ``converged`` and
+    ``restart_log_likelihoods``. Points are (n, p): mixtures are not batched over leading dims.
+    Any device and floating dtype (that of the data).
+    """
+
+    def __init__(self, family: str, k: int) -> None:
+        if family not in _FAMILIES:
+            raise ValueError(f"family must be one of {sorted(_FAMILIES)}, got {family!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        self.family, self.k = family, k
+        self._fit, self._make = _FAMILIES[family]
+        self.logits: Tensor | None = None
+        self.loc: Tensor | None = None
+        self.concentration: Tensor | None = None
+        self.history: list[float] = []
+        self.converged = False
+        self.restart_log_likelihoods: list[float] = []
+
+    # ------------------------------------------------------------------------------ fitting
+
+    def fit(self, x: Tensor, *, restarts: int = 4, max_iter: int = 200, tol: float = 1e-7,
+            generator: torch.Generator | None = None) -> SphericalMixture:
+        """EM from ``restarts`` k-means++ seedings; keeps the restart with the best likelihood.
+
+        EM stops when the mean log-likelihood per point ℓ̄ rises by at most tol·(1 + |ℓ̄|), or
+        after ``max_iter`` iterations. ``generator`` (a seeded ``torch.Generator``) makes the
+        seeding reproducible; without one a seed is drawn from torch's global generator.
+        """
+        x = self._check(x, max(3, self.k))
+        if restarts < 1 or max_iter < 0:
+            raise ValueError(f"restarts must be ≥ 1 and max_iter ≥ 0, got {restarts}, {max_iter}")
+        if generator is None:
+            generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
+        best = None
+        self.restart_log_likelihoods = []
+        for _ in range(restarts):
+            centers = self._seed(x, generator)
+            labels = (x @ centers.T).argmax(-1)
+            # a softened hard assignment, so that every component sees every point and no
+            # initial fit is degenerate
+            resp = 0.9 * torch.nn.functional.one_hot(labels, self.k).to(x.dtype) + 0.1 / self.k
+            params = self._m_step(x, resp, None)
+            run = self._em(x, params, max_iter, tol)
+            self.restart_log_likelihoods.append(run[1][-1])
+            if best is None or run[1][-1] > best[1][-1]:
+                best = run
+        assert best is not None
+        (self.logits, self.loc, self.concentration), self.history, self.converged = best
+        return self
+
+    def _check(self, x: Tensor, min_points: int = 1) -> Tensor:
+        if not torch.is_tensor(x) or x.dim() != 2:
+            raise ValueError("x must be a tensor of shape (n, p) (mixtures are not batched)")
+        return check_sample(x, None, min_points)[0]
+
+    def _seed(self, x: Tensor, gen: torch.Generator) -> Tensor:
+        """k-means++ on the sphere: each next center is a data point drawn with probability
+        ∝ min_j (1 - xᵀc_j) = min_j ‖x - c_j‖²/2 (on the generator's device)."""
+        n = x.shape[0]
+        idx = [int(torch.randint(n, (1,), generator=gen, device=gen.device).item())]
+        dist = (1 - x @ x[idx[0]]).clamp_min(0)
+        for _ in range(1, self.k):
+            weights = dist if dist.sum() > 0 else torch.ones_like(dist)
+            idx.append(int(torch.multinomial(weights.to(gen.device), 1, generator=gen).item()))
+            dist = torch.minimum(dist, (1 - x @ x[idx[-1]]).clamp_min(0))
+        return x[idx]
+
+    def _m_step(self, x: Tensor, resp: Tensor, warm: tuple[Tensor, Tensor] | None
+                ) -> tuple[Tensor, Tensor, Tensor]:
+        """π_j = N_j/n and the weighted MLE of every component at once (batched over k),
+        warm-started from the previous iterate. Weights are floored at the smallest normal
+        number so that a component that lost all its points keeps a defined (unweighted) fit."""
+        logits = torch.log(resp.sum(0) / resp.shape[0])
+        weights = resp.T.clamp_min(torch.finfo(x.dtype).tiny)
+        if warm is None:
+            loc, conc = self._fit(x, weights)
+        elif self.family == "vmf":
+            loc, conc = self._fit(x, weights, init=warm)
+        else:
+            loc, conc = self._fit(x, weights, init=warm, max_iter=_M_STEP_ITERS)
+        return logits, loc, conc
+
+    def _em(self, x: Tensor, params: tuple[Tensor, Tensor, Tensor], max_iter: int, tol: float
+            ) -> tuple[tuple[Tensor, Tensor, Tensor], list[float], bool]:
+        log_joint = self._log_joint(x, *params)
+        ll = torch.logsumexp(log_joint, -1)
+        history = [ll.mean().item()]
+        for _ in range(max_iter):
+            resp = torch.exp(log_joint - ll.unsqueeze(-1))
+            params = self._m_step(x, resp, params[1:])
+            log_joint = self._log_joint(x, *params)
+            ll = torch.logsumexp(log_joint, -1)
+            history.append(ll.mean().item())
+            if history[-1] - history[-2] <= tol * (1 + abs(history[-1])):
+                return params, history, True
+        return params, history, False
+
+    # ----------------------------------------------------------------------- the fitted model
+
+    def _log_joint(self, x: Tensor, logits: Tensor, loc: Tensor, conc: Tensor) -> Tensor:
+        """log π_j + log q_j(x_i), (n, k), in row blocks of at most _CHUNK elements."""
+        comp = self._make(loc, conc, False)
+        log_pi = torch.log_softmax(logits, -1)
+        rows = max(1, _CHUNK // (self.k * x.shape[-1]))
+        return torch.cat([comp.log_prob(b.unsqueeze(-2)) + log_pi for b in x.split(rows)])
+
+    def _fitted(self) -> tuple[Tensor, Tensor, Tensor]:
+        if self.logits is None or self.loc is None or self.concentration is None:
+            raise RuntimeError("SphericalMixture: call fit first")
+        return self.logits, self.loc, self.concentration
+
+    @property
+    def weights(self) -> Tensor:
+        """Mixture weights π, (k,)."""
+        return torch.softmax(self._fitted()[0], -1)
+
+    @property
+    def component_distribution(self) -> Distribution:
+        """The k components as one distribution with batch_shape (k,)."""
+        _, loc, conc = self._fitted()
+        return self._make(loc, conc, None)
+
+    def as_distribution(self) -> MixtureSameFamily:
+        """The fitted mixture as a ``torch.distributions.MixtureSameFamily``."""
+        return MixtureSameFamily(Categorical(logits=self._fitted()[0]),
+                                 self.component_distribution)
+
+    def predict_proba(self, x: Tensor) -> Tensor:
+        """Posterior component probabilities (responsibilities), (n, k)."""
+        return torch.softmax(self._log_joint(self._check(x), *self._fitted()), -1)
+
+    def predict(self, x: Tensor) -> Tensor:
+        """Most probable component of each point, (n,) int64."""
+        return self._log_joint(self._check(x), *self._fitted()).argmax(-1)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log Σ_j π_j q_j(x) (w.r.t. surface area), (n,)."""
+        return torch.logsumexp(self._log_joint(self._check(x), *self._fitted()), -1)
+
+    def sample(self, n: int) -> Tensor:
+        """n points from the fitted mixture, (n, p) (torch's global generator)."""
+        return self.as_distribution().sample((n,))
+
+    @property
+    def num_parameters(self) -> int:
+        """Free parameters: k - 1 weights and, per component, p - 1 for μ and 1 concentration."""
+        return self.k - 1 + self.k * self._fitted()[1].shape[-1]
+
+    def bic(self, x: Tensor) -> float:
+        """Bayesian information criterion -2 log L + (#parameters) log n (lower is better)."""
+        ll = self.log_prob(x).sum().item()
+        return -2 * ll + self.num_parameters * math.log(x.shape[0])
