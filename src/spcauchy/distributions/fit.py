@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from ..special.bessel import bessel_terms
 from ..special.gamma_ratio import log_gamma_ratio
-from .constraints import unit_sphere
 
 Init = tuple[Tensor, Tensor] | None
 
 _MAX_STEP = 0.5  # trust radius of the Newton steps (chart radius for spCauchy, radians for PS)
 _HALVINGS = 40  # backtracking: 2^-40 of a step is below any tolerance
 _CG_STEPS = 50
+_UNIT_TOL = 1e3  # |‖x‖ - 1| ≤ 1e3·eps of the dtype, the tolerance of constraints.unit_sphere
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
@@ -61,13 +62,15 @@ def check_sample(x: Tensor, weights: Tensor | None, min_points: int) -> tuple[Te
     n = x.shape[-2]
     if n < min_points:
         raise ValueError(f"x: this fit needs at least {min_points} points (x.shape[-2]), got {n}")
-    if not x.isfinite().all():
+    # one pass for both checks: a NaN or inf anywhere makes its row's norm NaN or inf
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    if not norm.isfinite().all():
         raise ValueError("x must be finite (it contains NaN or inf)")
-    if not unit_sphere.check(x).all():
-        tol = 1e3 * torch.finfo(x.dtype).eps
+    tol = _UNIT_TOL * torch.finfo(x.dtype).eps
+    if ((norm - 1).abs() > tol).any():
         raise ValueError(f"x must lie on the unit sphere: |‖x‖ - 1| ≤ {tol:.1e} "
-                         f"(1e3·eps of {x.dtype})")
-    x = x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+                         f"({_UNIT_TOL:g}·eps of {x.dtype})")
+    x = x / norm
     if weights is None:
         return x, torch.full(x.shape[:-1], 1.0 / n, dtype=x.dtype, device=x.device)
     w = torch.as_tensor(weights, device=x.device)
@@ -97,8 +100,12 @@ def _mean_resultant(xt: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     1 - ‖x̄‖ would keep only the digits of ‖x̄‖ that the points do not share.
     """
     xbar = _wsum(c, xt)
-    r, r_bar = _radius(torch.linalg.vector_norm(xbar, dim=-1),
-                       (c * _sq_norms(xt - xbar.unsqueeze(-1))).sum(-1))
+    r = torch.linalg.vector_norm(xbar, dim=-1)
+    if (r >= 0.7).any():  # 1 - R̄² < 0.51 somewhere: from the deviations (one more pass)
+        one_m_r2 = (c * _sq_norms(xt - xbar.unsqueeze(-1))).sum(-1)
+    else:  # 1 - R̄² ≥ 0.51 everywhere: the difference loses at most a bit
+        one_m_r2 = 1 - r * r
+    r, r_bar = _radius(r, one_m_r2)
     first = torch.zeros_like(xbar)
     first[..., 0] = 1  # R̄ = 0: any direction is a maximizer
     loc = torch.where((r > 0).unsqueeze(-1), xbar / r.clamp_min(torch.finfo(r.dtype).tiny)
@@ -174,25 +181,46 @@ def _backtrack(gain: Callable[[Tensor], Tensor], active: Tensor, final: Tensor,
 
 # --------------------------------------------------------------------------- spherical Cauchy
 
-def _to_origin(xt: Tensor, loc: Tensor, rho: Tensor, rho_bar: Tensor) -> Tensor:
-    """y = φ_w(x) = (1-‖w‖²)(x - w)/‖x - w‖² - w, the Möbius map of the ball that sends w = ρμ
-    to 0 (y is uniform when x ~ spCauchy(w)). x - w = (x - μ) + (1-ρ)μ and
-    ‖x - w‖² = (1-ρ)² + ρ‖x - μ‖², so nothing cancels near ρ = 1. Shapes (..., p, n)."""
-    loc_, rho_, rho_bar_ = loc.unsqueeze(-1), rho[..., None, None], rho_bar[..., None, None]
-    dx = xt - loc_
-    dist2 = (rho_bar_.square() + rho_ * _sq_norms(dx).unsqueeze(-2)).clamp_min(
+class _Chart(NamedTuple):
+    """The points moved by the Möbius map φ_w that sends w = ρμ to 0 (uniform on the sphere when
+    x ~ spCauchy(w)), kept factored as y = α(x - μ) + βμ with per-point α, β (..., n) and
+    dx = x - μ (..., p, n): y itself is never formed, which saves most passes over the data."""
+
+    dx: Tensor
+    alpha: Tensor
+    beta: Tensor
+    loc: Tensor
+
+    def project(self, u: Tensor) -> Tensor:
+        """y_iᵀu, (..., n)."""
+        return self.alpha * _project(self.dx, u) + self.beta * _dot(self.loc, u).unsqueeze(-1)
+
+    def wsum(self, a: Tensor) -> Tensor:
+        """Σ_i a_i y_i, (..., p)."""
+        return _wsum(a * self.alpha, self.dx) + (a * self.beta).sum(-1, keepdim=True) * self.loc
+
+
+def _chart(xt: Tensor, loc: Tensor, rho: Tensor, rho_bar: Tensor) -> _Chart:
+    """y = φ_w(x) = (1-‖w‖²)(x - w)/‖x - w‖² - w = s(x - μ) + (s(1-ρ) - ρ)μ with
+    s = (1-‖w‖²)/‖x - w‖² and ‖x - w‖² = (1-ρ)² + ρ‖x - μ‖², so nothing cancels near ρ = 1.
+    Divided by ‖y‖ (1 up to the rounding of the data, which φ_w amplifies by up to
+    (1+ρ)/(1-ρ) near the mode), from ‖y‖² = s²‖x-μ‖² + 2sγ μᵀ(x-μ) + γ², γ = s(1-ρ) - ρ."""
+    dx = xt - loc.unsqueeze(-1)
+    d2 = _sq_norms(dx)
+    rho_, rho_bar_ = rho.unsqueeze(-1), rho_bar.unsqueeze(-1)
+    s = rho_bar_ * (1 + rho_) / (rho_bar_.square() + rho_ * d2).clamp_min(
         torch.finfo(xt.dtype).tiny)
-    yt = (rho_bar_ * (1 + rho_)) * (dx + rho_bar_ * loc_) / dist2 - rho_ * loc_
-    # rounding near the mode is amplified by up to (1+ρ)/(1-ρ): back onto the sphere
-    return yt / _sq_norms(yt).sqrt().unsqueeze(-2)
+    g = s * rho_bar_ - rho_
+    norm = torch.sqrt(s * s * d2 + 2 * s * g * _project(dx, loc) + g * g)
+    return _Chart(dx, s / norm, g / norm, loc)
 
 
-def _chart_gain(yt: Tensor, c: Tensor, v: Tensor) -> Tensor:
+def _chart_gain(y: _Chart, c: Tensor, v: Tensor) -> Tensor:
     """ℓ(w ⊕ v) - ℓ(w), divided by p-1: Σ c [log(1-‖v‖²) - log‖y - v‖²] for the points y moved
     to the chart at w (Möbius invariance); ‖v‖ ≤ 1/2 keeps every term well conditioned."""
     vv = _dot(v, v)
     return (c * (torch.log1p(-vv).unsqueeze(-1) - torch.log1p(vv.unsqueeze(-1)
-                                                              - 2 * _project(yt, v)))).sum(-1)
+                                                              - 2 * y.project(v)))).sum(-1)
 
 
 def _mobius_add(loc: Tensor, rho: Tensor, rho_bar: Tensor, v: Tensor
@@ -241,14 +269,14 @@ def fit_spcauchy(x: Tensor, weights: Tensor | None = None, *, init: Init = None,
     tol = math.sqrt(torch.finfo(x.dtype).eps) if tol is None else tol
     active = torch.ones(batch, dtype=torch.bool, device=x.device)
     for _ in range(max_iter):
-        yt = _to_origin(xt, loc, rho, rho_bar)
+        y = _chart(xt, loc, rho, rho_bar)
 
-        def matvec(u: Tensor, yt: Tensor = yt) -> Tensor:
-            return u - _wsum(c * _project(yt, u), yt)  # (I - S)u
+        def matvec(u: Tensor, y: _Chart = y) -> Tensor:
+            return u - y.wsum(c * y.project(u))  # (I - S)u
 
-        v = _clip(_cg(matvec, _wsum(c, yt) / 2, min(p, _CG_STEPS)), _MAX_STEP)
+        v = _clip(_cg(matvec, y.wsum(c) / 2, min(p, _CG_STEPS)), _MAX_STEP)
         final = torch.linalg.vector_norm(v, dim=-1) <= tol
-        t = _backtrack(lambda t, yt=yt, v=v: _chart_gain(yt, c, t.unsqueeze(-1) * v), active,
+        t = _backtrack(lambda t, y=y, v=v: _chart_gain(y, c, t.unsqueeze(-1) * v), active,
                        final, x.dtype)
         step = t.unsqueeze(-1) * v
         loc, rho, rho_bar = _mobius_add(loc, rho, rho_bar, step)
@@ -344,8 +372,10 @@ def _ps_direction(xt: Tensor, c: Tensor, loc: Tensor, max_iter: int, tol: float)
     p = xt.shape[-2]
     active = torch.ones(c.shape[:-1], dtype=torch.bool, device=xt.device)
     for _ in range(max_iter):
-        # floored at eps: a point at exactly -μ (log-likelihood -inf) must not make the step NaN
-        one_p = _one_plus_cos(xt, loc).clamp_min(torch.finfo(xt.dtype).eps)
+        # 1 + μᵀx from the product (no pass over (..., p, n)): accurate to eps relative to 2,
+        # which is all the weights h and the gains need; floored at eps so that a point at
+        # exactly -μ (log-likelihood -inf) cannot make the step NaN
+        one_p = (1 + _project(xt, loc)).clamp_min(torch.finfo(xt.dtype).eps)
         h = c / one_p
         g = _wsum(h, xt)
         lam = _dot(g, loc).unsqueeze(-1)

@@ -22,7 +22,7 @@ _FAMILIES: dict[str, tuple[_Fit, Callable[..., Distribution]]] = {
     "power": (fit_power, lambda loc, c, v: PowerSpherical(loc, c, validate_args=v)),
 }
 _CHUNK = 1 << 22  # elements of one (rows, k, p) block of component log-densities
-_M_STEP_ITERS = 5  # Newton steps per warm-started M-step: EM only needs each to increase Q
+_M_STEP_ITERS = 2  # Newton steps per warm-started M-step: EM only needs each to increase Q
 
 
 class SphericalMixture:
