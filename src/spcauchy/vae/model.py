@@ -19,6 +19,13 @@ from .objectives import elbo_terms, importance_log_likelihood
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
+def check_sizes(**sizes: int) -> None:
+    """Each keyword is a positive integer (bools are not), else a ValueError naming it."""
+    for name, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
 def full_precision(t: Tensor) -> Tensor:
     """``t`` in float32 if autocast produced a half-precision tensor, else unchanged."""
     return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t

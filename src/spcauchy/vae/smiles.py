@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..config import Config, ConfigError
 from ..data.tokenizer import Tokenizer
-from .model import VAE, full_precision
+from .model import VAE, check_sizes, full_precision
 
 
 def sequence_log_likelihood(logits: Tensor, targets: Tensor, pad_id: int) -> Tensor:
@@ -67,11 +67,8 @@ class SmilesVAE(VAE):
     ) -> None:
         super().__init__(family, latent_dim, head=head, precision=precision)
         n_params, z_dim = self.latent.n_params(latent_dim), self.latent.ambient(latent_dim)
-        for name, v in (("vocab_size", vocab_size), ("latent_dim", latent_dim),
-                        ("embed_dim", embed_dim), ("hidden_dim", hidden_dim),
-                        ("num_layers", num_layers)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_sizes(vocab_size=vocab_size, latent_dim=latent_dim, embed_dim=embed_dim,
+                    hidden_dim=hidden_dim, num_layers=num_layers)
         if not 0.0 <= word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout!r}")
         self.pad_id, self.bos_id, self.eos_id, self.unk_id = pad_id, bos_id, eos_id, unk_id
@@ -151,8 +148,7 @@ class SmilesVAE(VAE):
         softmax(logits / temperature). Each row ends with ``<eos>`` followed by ``<pad>``, or is
         cut at ``max_len`` tokens (then it has no ``<eos>``). Runs on z's device.
         """
-        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-            raise ValueError(f"max_len must be a positive integer, got {max_len!r}")
+        check_sizes(max_len=max_len)
         if not temperature >= 0.0:
             raise ValueError(f"temperature must be ≥ 0 (0 = greedy), got {temperature!r}")
         batch = z.shape[0]

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ..config import Config, ConfigError
 from ..data.tokenizer import Tokenizer
-from .model import VAE, full_precision
+from .model import VAE, check_sizes, full_precision
 from .smiles import sequence_log_likelihood
 
 # Rows of z decoded at once by ``log_lik``: bounds the memory of importance sampling (k · B rows)
@@ -122,10 +122,8 @@ class TransformerSmilesVAE(VAE):
         precision: str = "fp32",
     ) -> None:
         super().__init__(family, latent_dim, head=head, precision=precision)
-        for name, v in (("vocab_size", vocab_size), ("seq_len", seq_len), ("d_model", d_model),
-                        ("n_heads", n_heads), ("n_layers", n_layers), ("hidden", hidden)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_sizes(vocab_size=vocab_size, seq_len=seq_len, d_model=d_model, n_heads=n_heads,
+                    n_layers=n_layers, hidden=hidden)
         if d_model % n_heads or d_model % 2:
             raise ValueError(f"d_model ({d_model}) must be even and divisible by n_heads "
                              f"({n_heads})")
@@ -210,8 +208,7 @@ class TransformerSmilesVAE(VAE):
         from softmax(logits / temperature). Everything after a row's first ``<eos>`` becomes
         ``<pad>`` (the interface of ``SmilesVAE.generate``). Runs on z's device.
         """
-        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-            raise ValueError(f"max_len must be a positive integer, got {max_len!r}")
+        check_sizes(max_len=max_len)
         if not temperature >= 0.0:
             raise ValueError(f"temperature must be ≥ 0 (0 = greedy), got {temperature!r}")
         with self.autocast(z):
