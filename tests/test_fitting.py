@@ -19,6 +19,7 @@ Deterministic identities (rotation, weights, batching) use tolerances tied to th
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import pytest
@@ -28,6 +29,7 @@ from torch.distributions import MixtureSameFamily
 
 from spcauchy import PowerSpherical, SphericalCauchy, SphericalMixture, VonMisesFisher
 from spcauchy.distributions.fit import fit_power, fit_spcauchy, fit_vmf
+from spcauchy.distributions.mixture import adjusted_rand_index
 from spcauchy.special.bessel import bessel_terms
 from spcauchy.special.gamma_ratio import log_gamma_ratio
 
@@ -348,19 +350,6 @@ def _mixture_data(family: str, seed: int, dtype: torch.dtype = F64, n: int = 300
     return x, labels, locs, weights
 
 
-def adjusted_rand_index(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Hubert–Arabie adjusted Rand index of two labelings, from the contingency table."""
-    ka, kb = int(a.max()) + 1, int(b.max()) + 1
-    table = torch.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).double()
-
-    def pairs(t: torch.Tensor) -> torch.Tensor:
-        return (t * (t - 1) / 2).sum()
-
-    index, rows, cols = pairs(table), pairs(table.sum(1)), pairs(table.sum(0))
-    expected = rows * cols / pairs(table.sum().reshape(1))
-    return ((index - expected) / ((rows + cols) / 2 - expected)).item()
-
-
 def test_adjusted_rand_index() -> None:
     a = torch.tensor([0, 0, 1, 1, 2, 2])
     assert adjusted_rand_index(a, a) == pytest.approx(1.0)
@@ -434,3 +423,21 @@ def test_mixture_bad_arguments() -> None:
         SphericalMixture("vmf", 2).fit(torch.randn(3, 10, 3, dtype=F64))
     with pytest.raises(RuntimeError, match="fit"):
         SphericalMixture("vmf", 2).log_prob(F.normalize(torch.randn(5, 3), dim=-1))
+
+
+def test_cli_cluster_fits_a_mixture_to_the_latent_directions(tmp_path, capsys) -> None:
+    from mnist_fake import write_fake_mnist
+    from spcauchy.cli import main
+
+    fake = write_fake_mnist(tmp_path / "mnist.pkl.gz")
+    sets = [f"data_path='{fake}'", "hidden=[32, 16]", "batch_size=20", "epochs=1",
+            "progress=false", "latent_dim=2", "family=vmf"]
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *[a for s in sets for a in ("--set", s)]]) == 0
+    capsys.readouterr()
+    assert main(["cluster", str(run), "--k", "3", "--limit", "30", "--restarts", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["family"] == "vmf" and out["n"] == 30 and len(out["weights"]) == 3
+    assert -1 <= out["adjusted_rand_index"] <= 1 and math.isfinite(out["bic"])
+    assert main(["cluster", str(run), "--k", "0"]) == 2
+    assert "--k must be" in capsys.readouterr().err

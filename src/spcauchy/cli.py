@@ -1,4 +1,5 @@
-"""``spcauchy`` command line: train | evaluate | sample | interpolate | compare | report | demo.
+"""``spcauchy`` command line: train | evaluate | sample | interpolate | compare | report | demo |
+cluster.
 
 Configs come from TOML presets (``--config mnist-mlp``) or files, with ``--set key=value``
 overrides. User mistakes print one line and exit with status 2; no traceback.
@@ -169,6 +170,40 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(demo(args.out, args.set))
 
 
+def cmd_cluster(args: argparse.Namespace) -> None:
+    import torch
+
+    from .data import DATASETS
+    from .distributions.mixture import SphericalMixture, adjusted_rand_index
+    from .evaluate import load_run
+
+    for name, low in (("k", 1), ("restarts", 1), ("limit", 0)):
+        if getattr(args, name) < low:
+            raise ConfigError(f"--{name} must be an integer ≥ {low}, got {getattr(args, name)}")
+    cfg, model = load_run(args.run)
+    if not LATENTS[cfg.family].spherical:
+        raise ConfigError(f"{args.run} has {cfg.family} latents; cluster needs spherical ones")
+    test = DATASETS[cfg.dataset](cfg).test
+    test = test.head(args.limit) if args.limit else test
+    locs, labels = [], []
+    with torch.no_grad():  # posterior mean directions μ(x) of the test set, on S^d
+        for batch in test.batches(100):
+            loc = model.posterior(batch["x"]).loc.double()  # float64 EM, renormalized
+            locs.append(loc / torch.linalg.vector_norm(loc, dim=-1, keepdim=True))
+            labels.append(batch.get("y"))
+    z = torch.cat(locs)
+    if len(z) < max(3, args.k):
+        raise ConfigError(f"{len(z)} test points are too few for k = {args.k}")
+    mix = SphericalMixture(args.family or cfg.family, args.k).fit(
+        z, restarts=args.restarts, generator=torch.Generator().manual_seed(args.seed))
+    out = {"run": args.run, "family": mix.family, "k": args.k, "n": len(z),
+           "mean_log_lik": mix.history[-1], "bic": mix.bic(z), "converged": mix.converged,
+           "weights": mix.weights.tolist(), "concentration": mix.concentration.tolist()}
+    if all(y is not None and y.dim() == 1 and not y.is_floating_point() for y in labels):
+        out["adjusted_rand_index"] = adjusted_rand_index(torch.cat(labels), mix.predict(z))
+    print(json.dumps(out, indent=2))
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "--preset", default="mnist-mlp",
                    help=f"preset ({', '.join(preset_names())}) or a .toml file [mnist-mlp]")
@@ -191,6 +226,8 @@ def parser() -> argparse.ArgumentParser:
         "compare": (cmd_compare, "grid of families × dims × seeds with a results table"),
         "report": (cmd_report, "self-contained HTML report of one or more runs"),
         "demo": (cmd_demo, "few-minute spCauchy vs Gaussian VAE on MNIST with an HTML report"),
+        "cluster": (cmd_cluster, "EM mixture of the test set's latent directions (spherical "
+                    "runs), with the adjusted Rand index against the labels where there are any"),
     }
     keys = "config keys for --set: " + ", ".join(
         f"{k}={json.dumps(v)}" for k, v in Config().to_dict().items())
@@ -245,6 +282,13 @@ def parser() -> argparse.ArgumentParser:
     ps["demo"].add_argument("--out", default="spcauchy-demo", help="output directory")
     ps["demo"].add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="override a field of the demo preset")
+    ps["cluster"].add_argument("run", help="run directory")
+    ps["cluster"].add_argument("--k", type=int, default=10, help="mixture components [10]")
+    ps["cluster"].add_argument("--family", choices=("spcauchy", "vmf", "power"), default=None,
+                               help="component family [the run's latent family]")
+    ps["cluster"].add_argument("--limit", type=int, default=0, help="first n test examples [all]")
+    ps["cluster"].add_argument("--restarts", type=int, default=4, help="EM restarts [4]")
+    ps["cluster"].add_argument("--seed", type=int, default=0, help="seeding generator [0]")
     return ap
 
 

@@ -187,3 +187,17 @@ class SphericalMixture:
         """Bayesian information criterion -2 log L + (#parameters) log n (lower is better)."""
         ll = self.log_prob(x).sum().item()
         return -2 * ll + self.num_parameters * math.log(x.shape[0])
+
+
+def adjusted_rand_index(a: Tensor, b: Tensor) -> float:
+    """Adjusted Rand index (Hubert & Arabie 1985) of two labelings a, b (n,) of nonnegative ints:
+    1 for identical partitions (up to relabeling), about 0 for independent ones."""
+    ka, kb = int(a.max()) + 1, int(b.max()) + 1
+    table = torch.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).double()
+
+    def pairs(t: Tensor) -> Tensor:
+        return (t * (t - 1) / 2).sum()
+
+    index, rows, cols = pairs(table), pairs(table.sum(1)), pairs(table.sum(0))
+    expected = rows * cols / pairs(table.sum().reshape(1))
+    return ((index - expected) / ((rows + cols) / 2 - expected)).item()
