@@ -91,7 +91,7 @@ def test_corrupt_checkpoints_in_every_command(run, fake, tmp_path, kind, capsys)
         _corrupt(kind, bad / name)
     commands = [["evaluate", str(bad)], ["sample", str(bad), "--out", str(bad / "s.png")],
                 ["interpolate", str(bad), "--out", str(bad / "i.png")],
-                ["report", str(bad), "--out", str(bad / "r.html")]]
+                ["report", str(bad), "--out", str(bad / "r.html")], ["cluster", str(bad)]]
     for argv in commands:
         _fails_cleanly(argv, capsys, bad)
     argv = ["train", "--out", str(bad), "--resume", *_sets(f"data_path='{fake}'", *TINY)]
@@ -123,6 +123,7 @@ def test_invalid_config_values(fake, tmp_path, override, message, capsys):
     (["interpolate", "{run}", "--steps", "5000"], "--steps"),
     (["demo", "--out", "{tmp}/demo", "--set", "family=vmf"], "family cannot be set"),
     (["compare", "--out", "{tmp}/grid", "--jobs", "0"], "--jobs"),
+    (["cluster", "{run}", "--k", "0"], "--k"),
 ])
 def test_invalid_arguments(run, tmp_path, argv, message, capsys):
     argv = [a.format(run=run, tmp=tmp_path) for a in argv]
