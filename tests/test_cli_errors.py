@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import pickle
 import random
@@ -227,3 +228,12 @@ def test_any_bytes_are_a_checkpoint_error(tmp_path):
         path.write_bytes(blob)
         with pytest.raises(checkpoint.CheckpointError):
             checkpoint.load(path)
+
+
+def test_cluster_reports_agreement_and_draws_the_sphere(run, tmp_path, capsys):
+    png = tmp_path / "clusters.png"
+    assert main(["cluster", str(run), "--k", "3", "--restarts", "1", "--out", str(png)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert -1.0 <= out["adjusted_rand_index"] <= 1.0
+    assert 0.0 <= out["normalized_mutual_information"] <= 1.0
+    assert out["k"] == 3 and png.stat().st_size > 0

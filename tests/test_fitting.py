@@ -29,7 +29,7 @@ from torch.distributions import MixtureSameFamily
 
 from spcauchy import PowerSpherical, SphericalCauchy, SphericalMixture, VonMisesFisher
 from spcauchy.distributions.fit import fit_power, fit_spcauchy, fit_vmf
-from spcauchy.distributions.mixture import adjusted_rand_index
+from spcauchy.distributions.mixture import adjusted_rand_index, normalized_mutual_information
 from spcauchy.special.bessel import bessel_terms
 from spcauchy.special.gamma_ratio import log_gamma_ratio
 
@@ -357,6 +357,19 @@ def test_adjusted_rand_index() -> None:
     # sklearn.metrics.adjusted_rand_score([0,0,1,1], [0,0,1,2]) = 0.5714285714285715
     assert adjusted_rand_index(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 0, 1, 2])) == \
         pytest.approx(4 / 7)
+
+
+def test_normalized_mutual_information() -> None:
+    a = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert normalized_mutual_information(a, torch.tensor([2, 2, 0, 0, 1, 1])) == pytest.approx(1.0)
+    assert normalized_mutual_information(torch.tensor([0, 0, 1, 1]),
+                                         torch.tensor([0, 1, 0, 1])) == pytest.approx(0.0)
+    # by hand: joint (1/2, 0; 1/4, 1/4), I = ½log(4/3) + ¼log(2/3) + ¼log 2,
+    # H(a) = log 2, H(b) = -(¾log ¾ + ¼log ¼), NMI = I / ((H(a) + H(b)) / 2) = 0.343715...
+    i = 0.5 * math.log(4 / 3) + 0.25 * math.log(2 / 3) + 0.25 * math.log(2)
+    h = math.log(2) - (0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert normalized_mutual_information(torch.tensor([0, 0, 1, 1]),
+                                         torch.tensor([0, 0, 0, 1])) == pytest.approx(2 * i / h)
 
 
 @pytest.mark.parametrize("family", ["spcauchy", "vmf", "power"])

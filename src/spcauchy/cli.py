@@ -174,7 +174,11 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     import torch
 
     from .data import DATASETS
-    from .distributions.mixture import SphericalMixture, adjusted_rand_index
+    from .distributions.mixture import (
+        SphericalMixture,
+        adjusted_rand_index,
+        normalized_mutual_information,
+    )
     from .evaluate import load_run
 
     for name, low in (("k", 1), ("restarts", 1), ("limit", 0)):
@@ -199,8 +203,16 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     out = {"run": args.run, "family": mix.family, "k": args.k, "n": len(z),
            "mean_log_lik": mix.history[-1], "bic": mix.bic(z), "converged": mix.converged,
            "weights": mix.weights.tolist(), "concentration": mix.concentration.tolist()}
+    assigned = mix.predict(z)
     if all(y is not None and y.dim() == 1 and not y.is_floating_point() for y in labels):
-        out["adjusted_rand_index"] = adjusted_rand_index(torch.cat(labels), mix.predict(z))
+        y = torch.cat(labels)
+        out["adjusted_rand_index"] = adjusted_rand_index(y, assigned)
+        out["normalized_mutual_information"] = normalized_mutual_information(y, assigned)
+    if z.shape[-1] == 3:  # S²: the fitted components on the map
+        from .plots import save_cluster_map
+
+        path = Path(args.out or Path(args.run) / f"clusters-k{args.k}.png")
+        out["map"] = str(save_cluster_map(z, assigned, mix.loc, path))
     print(json.dumps(out, indent=2))
 
 
@@ -289,6 +301,9 @@ def parser() -> argparse.ArgumentParser:
     ps["cluster"].add_argument("--limit", type=int, default=0, help="first n test examples [all]")
     ps["cluster"].add_argument("--restarts", type=int, default=4, help="EM restarts [4]")
     ps["cluster"].add_argument("--seed", type=int, default=0, help="seeding generator [0]")
+    ps["cluster"].add_argument("--out", default=None,
+                               help="S² runs: PNG of the components on the map "
+                                    "[RUN/clusters-kK.png]")
     return ap
 
 

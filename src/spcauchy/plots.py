@@ -85,14 +85,8 @@ def save_latent_map(run_dir: str | Path, path: str | Path, n: int = 5000) -> Pat
     model, test, spherical = _test_split(run_dir, n)
     z = model.posterior(test.x).mode
     if spherical and z.shape[-1] == 3:
-        fig = plt.figure(figsize=(7, 4))
-        ax = fig.add_subplot(projection="mollweide")
-        lon, lat = torch.atan2(z[:, 1], z[:, 0]), torch.asin(z[:, 2].clamp(-1, 1))
-        pts = ax.scatter(lon, lat, c=test.y, cmap="tab10", s=2)
-        ax.grid(True)
-        # every 60° of longitude, small: the default 30° labels overlap on a 7-inch map
-        ax.set_xticks(torch.deg2rad(torch.arange(-120.0, 121.0, 60.0)).tolist())
-        ax.tick_params(labelsize=7)
+        fig, ax = _mollweide()
+        pts = ax.scatter(*_lon_lat(z), c=test.y, cmap="tab10", s=2)
     else:
         centered = z - z.mean(0)
         xy = centered @ torch.linalg.svd(centered, full_matrices=False).Vh[:2].T
@@ -100,6 +94,32 @@ def save_latent_map(run_dir: str | Path, path: str | Path, n: int = 5000) -> Pat
         pts = ax.scatter(xy[:, 0], xy[:, 1], c=test.y, cmap="tab10", s=2)
         ax.set_title("posterior modes, first two principal components", fontsize=9)
     fig.colorbar(pts, ax=ax, ticks=range(10), shrink=0.7, label="digit")
+    _save(fig, path)
+    return Path(path)
+
+
+def _mollweide() -> tuple[plt.Figure, plt.Axes]:
+    fig = plt.figure(figsize=(7, 4))
+    ax = fig.add_subplot(projection="mollweide")
+    ax.grid(True)
+    # every 60° of longitude, small: the default 30° labels overlap on a 7-inch map
+    ax.set_xticks(torch.deg2rad(torch.arange(-120.0, 121.0, 60.0)).tolist())
+    ax.tick_params(labelsize=7)
+    return fig, ax
+
+
+def _lon_lat(z: Tensor) -> tuple[Tensor, Tensor]:
+    """Longitude and latitude of unit vectors z (n, 3)."""
+    return torch.atan2(z[:, 1], z[:, 0]), torch.asin(z[:, 2].clamp(-1, 1))
+
+
+def save_cluster_map(z: Tensor, assigned: Tensor, centers: Tensor, path: str | Path) -> Path:
+    """Points z (n, 3) on S² coloured by mixture component, component directions (k, 3) marked."""
+    fig, ax = _mollweide()
+    ax.scatter(*_lon_lat(z.float()), c=assigned, cmap="tab20", s=2)
+    ax.scatter(*_lon_lat(centers.float()), marker="x", c="black", s=40)
+    ax.set_title("test latent directions by fitted component (x: component mean directions)",
+                 fontsize=9)
     _save(fig, path)
     return Path(path)
 

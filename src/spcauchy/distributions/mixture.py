@@ -189,6 +189,23 @@ class SphericalMixture:
         return -2 * ll + self.num_parameters * math.log(x.shape[0])
 
 
+def normalized_mutual_information(a: Tensor, b: Tensor) -> float:
+    """NMI of two labelings a, b (n,) of nonnegative ints: I(a; b) / ((H(a) + H(b)) / 2), 1 for
+    identical partitions (up to relabeling), 0 for independent ones (and when both are constant)."""
+    ka, kb = int(a.max()) + 1, int(b.max()) + 1
+    joint = torch.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).double()
+    joint = joint / joint.sum()
+    pa, pb = joint.sum(1), joint.sum(0)
+
+    def entropy(p: Tensor) -> Tensor:
+        return -(p[p > 0] * p[p > 0].log()).sum()
+
+    nz = joint > 0
+    mutual = (joint[nz] * (joint[nz] / (pa[:, None] * pb[None, :])[nz]).log()).sum()
+    scale = (entropy(pa) + entropy(pb)) / 2
+    return (mutual / scale).item() if scale > 0 else 0.0
+
+
 def adjusted_rand_index(a: Tensor, b: Tensor) -> float:
     """Adjusted Rand index (Hubert & Arabie 1985) of two labelings a, b (n,) of nonnegative ints:
     1 for identical partitions (up to relabeling), about 0 for independent ones."""
