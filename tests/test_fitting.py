@@ -454,3 +454,27 @@ def test_cli_cluster_fits_a_mixture_to_the_latent_directions(tmp_path, capsys) -
     assert -1 <= out["adjusted_rand_index"] <= 1 and math.isfinite(out["bic"])
     assert main(["cluster", str(run), "--k", "0"]) == 2
     assert "--k must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family", ["spcauchy", "vmf", "power"])
+def test_mixtures_are_batched_over_leading_dims(family: str) -> None:
+    # two data sets, the second a rotation of another draw: each mixture of the batch is fitted
+    # on its own points
+    x0, y0, _, _ = _mixture_data(family, seed=1, n=1500)
+    x1, y1, _, _ = _mixture_data(family, seed=2, n=1500)
+    rot = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(3),
+                                      dtype=F64))[0]
+    x = torch.stack([x0, x1 @ rot.T])
+    mix = SphericalMixture(family, 3).fit(x, restarts=2,
+                                          generator=torch.Generator().manual_seed(0))
+    assert mix.batch_shape == (2,) and mix.loc.shape == (2, 3, 3) and mix.weights.shape == (2, 3)
+    labels = mix.predict(x)
+    assert labels.shape == (2, 1500)
+    assert adjusted_rand_index(y0, labels[0]) > 0.95 and adjusted_rand_index(y1, labels[1]) > 0.95
+    assert all(b - a >= -1e-12 * abs(a) for a, b in itertools.pairwise(mix.history))
+    assert mix.log_prob(x).shape == (2, 1500) and mix.predict_proba(x).shape == (2, 1500, 3)
+    assert mix.sample(5).shape == (5, 2, 3) and mix.as_distribution().batch_shape == (2,)
+    torch.testing.assert_close(mix.as_distribution().log_prob(x.transpose(0, 1)).T,
+                               mix.log_prob(x))
+    with pytest.raises(ValueError, match="batch the mixture was fitted on"):
+        mix.predict(x0)

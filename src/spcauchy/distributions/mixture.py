@@ -32,11 +32,14 @@ class SphericalMixture:
         family: ``"spcauchy"``, ``"vmf"`` or ``"power"``.
         k: number of components.
 
-    After :meth:`fit`: ``logits`` (k,) = log π, ``loc`` (k, p), ``concentration`` (k,)
-    (``rho_logit`` for spcauchy, κ otherwise), ``history`` (mean log-likelihood per point after
-    each EM iteration of the kept restart; non-decreasing), ``converged`` and
-    ``restart_log_likelihoods``. Points are (n, p): mixtures are not batched over leading dims.
-    Any device and floating dtype (that of the data).
+    ``fit(x)`` takes points x of shape (..., n, p): one independent mixture per leading index
+    (``batch_shape = x.shape[:-2]``), fitted together. After it: ``logits`` (..., k) = log π,
+    ``loc`` (..., k, p), ``concentration`` (..., k) (``rho_logit`` for spcauchy, κ otherwise),
+    ``history`` (mean log-likelihood per point after each EM iteration, averaged over the batch,
+    of the restart with the best such average; non-decreasing), ``converged`` (every mixture of
+    the batch) and ``restart_log_likelihoods``; each mixture of a batch keeps its own best restart.
+    The other methods take points with the same leading dims. Any device and floating dtype (that
+    of the data).
     """
 
     def __init__(self, family: str, k: int) -> None:
@@ -52,6 +55,7 @@ class SphericalMixture:
         self.history: list[float] = []
         self.converged = False
         self.restart_log_likelihoods: list[float] = []
+        self.batch_shape = torch.Size()
 
     # ------------------------------------------------------------------------------ fitting
 
@@ -63,6 +67,9 @@ class SphericalMixture:
         after ``max_iter`` iterations. ``generator`` (a seeded ``torch.Generator``) makes the
         seeding reproducible; without one a seed is drawn from torch's global generator.
         """
+        if not torch.is_tensor(x) or x.dim() < 2:
+            raise ValueError("x must be a tensor of shape (..., n, p)")
+        self.batch_shape = x.shape[:-2]
         x = self._check(x, max(3, self.k))
         if restarts < 1 or max_iter < 0:
             raise ValueError(f"restarts must be ≥ 1 and max_iter ≥ 0, got {restarts}, {max_iter}")
@@ -71,24 +78,44 @@ class SphericalMixture:
         best = None
         self.restart_log_likelihoods = []
         for _ in range(restarts):
-            centers = self._seed(x, generator)
-            labels = (x @ centers.T).argmax(-1)
+            centers = torch.stack([self._seed(xb, generator) for xb in x])  # (B, k, p)
+            labels = (x @ centers.mT).argmax(-1)
             # a softened hard assignment, so that every component sees every point and no
             # initial fit is degenerate
             resp = 0.9 * torch.nn.functional.one_hot(labels, self.k).to(x.dtype) + 0.1 / self.k
             params = self._m_step(x, resp, None)
             run = self._em(x, params, max_iter, tol)
             self.restart_log_likelihoods.append(run[1][-1])
-            if best is None or run[1][-1] > best[1][-1]:
+            if best is None:
                 best = run
+            else:  # keep, per mixture of the batch, the restart with the higher likelihood
+                better = run[3] > best[3]
+                kept = tuple(torch.where(better.view(-1, *[1] * (a.dim() - 1)), a, b)
+                             for a, b in zip(run[0], best[0], strict=True))
+                best = (kept, run[1] if run[1][-1] > best[1][-1] else best[1],
+                        run[2] and best[2], torch.maximum(run[3], best[3]))
         assert best is not None
-        (self.logits, self.loc, self.concentration), self.history, self.converged = best
+        shape = self.batch_shape
+        logits, loc, conc = best[0]
+        self.logits, self.loc = logits.reshape(*shape, self.k), loc.reshape(*shape, self.k, -1)
+        self.concentration = conc.reshape(*shape, self.k)
+        self.history, self.converged = best[1], best[2]
         return self
 
     def _check(self, x: Tensor, min_points: int = 1) -> Tensor:
-        if not torch.is_tensor(x) or x.dim() != 2:
-            raise ValueError("x must be a tensor of shape (n, p) (mixtures are not batched)")
-        return check_sample(x, None, min_points)[0]
+        """Validated points, leading dims flattened: (B, n, p)."""
+        if not torch.is_tensor(x) or x.dim() < 2 or x.shape[:-2] != self.batch_shape:
+            shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+            raise ValueError(f"x must be a tensor of shape {(*self.batch_shape, 'n', 'p')} "
+                             f"(the batch the mixture was fitted on), got {shape}")
+        x = check_sample(x, None, min_points)[0]
+        return x.reshape(-1, *x.shape[-2:])
+
+    def _flat(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The fitted parameters with the batch flattened: (B, k), (B, k, p), (B, k)."""
+        logits, loc, conc = self._fitted()
+        return (logits.reshape(-1, self.k), loc.reshape(-1, self.k, loc.shape[-1]),
+                conc.reshape(-1, self.k))
 
     def _seed(self, x: Tensor, gen: torch.Generator) -> Tensor:
         """k-means++ on the sphere: each next center is a data point drawn with probability
@@ -107,39 +134,46 @@ class SphericalMixture:
         """π_j = N_j/n and the weighted MLE of every component at once (batched over k),
         warm-started from the previous iterate. Weights are floored at the smallest normal
         number so that a component that lost all its points keeps a defined (unweighted) fit."""
-        logits = torch.log(resp.sum(0) / resp.shape[0])
-        weights = resp.T.clamp_min(torch.finfo(x.dtype).tiny)
+        logits = torch.log(resp.sum(-2) / resp.shape[-2])
+        weights = resp.mT.clamp_min(torch.finfo(x.dtype).tiny)  # (B, k, n)
+        points = x.unsqueeze(-3)  # (B, 1, n, p): one weighted fit per component
         if warm is None:
-            loc, conc = self._fit(x, weights)
+            loc, conc = self._fit(points, weights)
         elif self.family == "vmf":
-            loc, conc = self._fit(x, weights, init=warm)
+            loc, conc = self._fit(points, weights, init=warm)
         else:
-            loc, conc = self._fit(x, weights, init=warm, max_iter=_M_STEP_ITERS)
+            loc, conc = self._fit(points, weights, init=warm, max_iter=_M_STEP_ITERS)
         return logits, loc, conc
 
     def _em(self, x: Tensor, params: tuple[Tensor, Tensor, Tensor], max_iter: int, tol: float
-            ) -> tuple[tuple[Tensor, Tensor, Tensor], list[float], bool]:
+            ) -> tuple[tuple[Tensor, Tensor, Tensor], list[float], bool, Tensor]:
+        """EM until every mixture of the batch gains at most tol·(1 + |ℓ̄|) per iteration;
+        returns the parameters, the batch-averaged history, convergence and ℓ̄ per mixture."""
         log_joint = self._log_joint(x, *params)
         ll = torch.logsumexp(log_joint, -1)
-        history = [ll.mean().item()]
+        mean = ll.mean(-1)  # (B,)
+        history = [mean.mean().item()]
         for _ in range(max_iter):
             resp = torch.exp(log_joint - ll.unsqueeze(-1))
             params = self._m_step(x, resp, params[1:])
             log_joint = self._log_joint(x, *params)
             ll = torch.logsumexp(log_joint, -1)
-            history.append(ll.mean().item())
-            if history[-1] - history[-2] <= tol * (1 + abs(history[-1])):
-                return params, history, True
-        return params, history, False
+            mean, previous = ll.mean(-1), mean
+            history.append(mean.mean().item())
+            if bool(((mean - previous) <= tol * (1 + mean.abs())).all()):
+                return params, history, True, mean
+        return params, history, False, mean
 
     # ----------------------------------------------------------------------- the fitted model
 
     def _log_joint(self, x: Tensor, logits: Tensor, loc: Tensor, conc: Tensor) -> Tensor:
-        """log π_j + log q_j(x_i), (n, k), in row blocks of at most _CHUNK elements."""
-        comp = self._make(loc, conc, False)
-        log_pi = torch.log_softmax(logits, -1)
-        rows = max(1, _CHUNK // (self.k * x.shape[-1]))
-        return torch.cat([comp.log_prob(b.unsqueeze(-2)) + log_pi for b in x.split(rows)])
+        """log π_j + log q_j(x_i), (B, n, k), for x (B, n, p) and parameters (B, k), (B, k, p),
+        (B, k); in row blocks of at most _CHUNK elements."""
+        comp = self._make(loc.unsqueeze(-3), conc.unsqueeze(-2), False)  # batch (B, 1, k)
+        log_pi = torch.log_softmax(logits, -1).unsqueeze(-2)
+        rows = max(1, _CHUNK // (x.shape[0] * self.k * x.shape[-1]))
+        return torch.cat([comp.log_prob(b.unsqueeze(-2)) + log_pi for b in x.split(rows, -2)],
+                         dim=-2)
 
     def _fitted(self) -> tuple[Tensor, Tensor, Tensor]:
         if self.logits is None or self.loc is None or self.concentration is None:
@@ -148,12 +182,12 @@ class SphericalMixture:
 
     @property
     def weights(self) -> Tensor:
-        """Mixture weights π, (k,)."""
+        """Mixture weights π, (..., k)."""
         return torch.softmax(self._fitted()[0], -1)
 
     @property
     def component_distribution(self) -> Distribution:
-        """The k components as one distribution with batch_shape (k,)."""
+        """The k components as one distribution with batch_shape (..., k)."""
         _, loc, conc = self._fitted()
         return self._make(loc, conc, None)
 
@@ -162,20 +196,25 @@ class SphericalMixture:
         return MixtureSameFamily(Categorical(logits=self._fitted()[0]),
                                  self.component_distribution)
 
+    def _joint(self, x: Tensor) -> Tensor:
+        """log π_j + log q_j(x_i) of points x (..., n, p) → (..., n, k)."""
+        joint = self._log_joint(self._check(x), *self._flat())
+        return joint.reshape(*self.batch_shape, *joint.shape[-2:])
+
     def predict_proba(self, x: Tensor) -> Tensor:
-        """Posterior component probabilities (responsibilities), (n, k)."""
-        return torch.softmax(self._log_joint(self._check(x), *self._fitted()), -1)
+        """Posterior component probabilities (responsibilities), (..., n, k)."""
+        return torch.softmax(self._joint(x), -1)
 
     def predict(self, x: Tensor) -> Tensor:
-        """Most probable component of each point, (n,) int64."""
-        return self._log_joint(self._check(x), *self._fitted()).argmax(-1)
+        """Most probable component of each point, (..., n) int64."""
+        return self._joint(x).argmax(-1)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        """log Σ_j π_j q_j(x) (w.r.t. surface area), (n,)."""
-        return torch.logsumexp(self._log_joint(self._check(x), *self._fitted()), -1)
+        """log Σ_j π_j q_j(x) (w.r.t. surface area), (..., n)."""
+        return torch.logsumexp(self._joint(x), -1)
 
     def sample(self, n: int) -> Tensor:
-        """n points from the fitted mixture, (n, p) (torch's global generator)."""
+        """n points from each fitted mixture, (n, ..., p) (torch's global generator)."""
         return self.as_distribution().sample((n,))
 
     @property
@@ -184,9 +223,10 @@ class SphericalMixture:
         return self.k - 1 + self.k * self._fitted()[1].shape[-1]
 
     def bic(self, x: Tensor) -> float:
-        """Bayesian information criterion -2 log L + (#parameters) log n (lower is better)."""
+        """Bayesian information criterion -2 log L + (#parameters) log n (lower is better),
+        summed over the mixtures of a batch."""
         ll = self.log_prob(x).sum().item()
-        return -2 * ll + self.num_parameters * math.log(x.shape[0])
+        return -2 * ll + self.batch_shape.numel() * self.num_parameters * math.log(x.shape[-2])
 
 
 def normalized_mutual_information(a: Tensor, b: Tensor) -> float:
