@@ -2,16 +2,15 @@
 
 import torch
 
-from spcauchy.config import load, preset_names
-from spcauchy.data import DATASETS
-from spcauchy.train import OPTIMIZERS
-from spcauchy.vae import build_model
+from spcauchy.experiments.config import load, preset_names
+from spcauchy.experiments.datasets import build_model, load_data
+from spcauchy.experiments.train import OPTIMIZERS
 
 names = preset_names()
 assert {"demo", "mnist-mlp", "mnist-cnn", "smiles-moses"} <= set(names), names
 for name in names:
     cfg = load(name, ["train_limit=64", "eval_limit=16"])
-    data = DATASETS[cfg.dataset](cfg)
+    data = load_data(cfg)
     cfg = cfg.__class__(**{**cfg.to_dict(), **data.config})
     model = build_model(cfg)
     batch = next(iter(data.train.batches(8)))

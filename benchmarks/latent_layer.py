@@ -5,7 +5,7 @@ Each layer starts from encoder outputs that require grad, builds its posterior a
 KL to its prior and backpropagates `z.sum() + kl.sum()`. Gaussian: torch Normal rsample and the
 analytic KL. spCauchy: the fused layer `spcauchy_latent` (normalize + Möbius sample + KL in one
 autograd node, what the VAEs use), and the same computation through the Distribution API
-(`F.normalize`, `SphericalCauchy(...).rsample()`, `kl_uniform`) for comparison. vMF and
+(`F.normalize`, `SphericalCauchy(...).rsample()`, `spcauchy_kl_uniform`) for comparison. vMF and
 Power Spherical: `F.normalize`, softplus concentration, `rsample()` and `kl_divergence` to
 `HypersphericalUniform`. Times are medians of
 torch.utils.benchmark (one thread, float32, CPU); ratios are family / Gaussian, so the table is
@@ -34,7 +34,7 @@ from spcauchy import (
     PowerSpherical,
     SphericalCauchy,
     VonMisesFisher,
-    kl_uniform,
+    spcauchy_kl_uniform,
     spcauchy_latent,
 )
 
@@ -64,7 +64,7 @@ def spcauchy(batch: int, p: int) -> tuple[Callable[[], torch.Tensor], list[torch
         q = SphericalCauchy(F.normalize(direction, dim=-1), rho_logit=rho_logit,
                             validate_args=False)
         z = q.rsample()
-        return z.sum() + kl_uniform(p, rho_logit=rho_logit).sum()
+        return z.sum() + spcauchy_kl_uniform(p, rho_logit=rho_logit).sum()
 
     return step, [direction, rho_logit]
 

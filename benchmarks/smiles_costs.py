@@ -11,11 +11,11 @@ import time
 
 import torch
 
-from spcauchy.data.smiles import TokenSplit, load_smiles, select_smiles
-from spcauchy.data.tokenizer import Tokenizer
-from spcauchy.metrics.fcd import FCDScorer
-from spcauchy.metrics.table import metrics_table, reference_set
-from spcauchy.vae.smiles import SmilesVAE
+from spcauchy.experiments.data.tokenizer import Tokenizer
+from spcauchy.experiments.datasets.smiles import TokenSplit, load_smiles, select_smiles
+from spcauchy.experiments.metrics.fcd import FCDScorer
+from spcauchy.experiments.metrics.table import metrics_table, reference_set
+from spcauchy.experiments.models.smiles_gru import SmilesVAE
 
 
 def _timed(label: str, fn):

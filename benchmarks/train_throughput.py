@@ -19,11 +19,11 @@ import time
 
 import torch
 
-from spcauchy.config import load
-from spcauchy.data import DATASETS
-from spcauchy.distributed import Context
-from spcauchy.train import OPTIMIZERS, run_epoch
-from spcauchy.vae import LATENTS, build_model
+from spcauchy.experiments.config import load
+from spcauchy.experiments.datasets import build_model, load_data
+from spcauchy.experiments.distributed import Context
+from spcauchy.experiments.train import OPTIMIZERS, run_epoch
+from spcauchy.latents import LATENTS
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", default=["fp32"], help="fp32 and/or bf16")
     args = ap.parse_args()
     base = load(args.config, [f"train_limit={args.train_limit}", "progress=false"])
-    data = DATASETS[base.dataset](base)
+    data = load_data(base)
     print(f"Command: `python benchmarks/train_throughput.py {' '.join(sys.argv[1:])}`; "
           f"{args.config}, {len(data.train)} examples/epoch, {torch.get_num_threads()} thread(s), "
           f"median of {args.repeats} epochs.\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spcauchy.config import Config, load
+from spcauchy.experiments.config import Config, load
 
 
 def write_fake_mnist(path: Path, sizes: tuple[int, int, int] = (120, 40, 40)) -> Path:

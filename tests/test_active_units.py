@@ -3,9 +3,10 @@
 import torch
 from torch import nn
 
-from spcauchy.data import Split
-from spcauchy.evaluate import evaluate
-from spcauchy.vae import LATENTS, BernoulliVAE
+from spcauchy.experiments.data.split import Split
+from spcauchy.experiments.evaluate import evaluate
+from spcauchy.experiments.models import BernoulliVAE
+from spcauchy.latents import LATENTS
 
 
 def _model(family: str, d: int) -> BernoulliVAE:

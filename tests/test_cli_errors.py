@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from mnist_fake import write_fake_mnist
-from spcauchy import checkpoint, files
-from spcauchy.cli import main
+from spcauchy.experiments import checkpoint, files
+from spcauchy.experiments.cli import main
 
 TINY = ["hidden=[16, 8]", "batch_size=40", "epochs=1", "progress=false", "eval_k=2",
         "latent_dim=2"]
@@ -160,13 +160,13 @@ def test_full_disk_loses_no_metrics(run, fake, tmp_path, monkeypatch, capsys):
     def full(path, content):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("spcauchy.evaluate.write_atomic", full)
+    monkeypatch.setattr("spcauchy.experiments.evaluate.write_atomic", full)
     before = _snapshot(copy)
     assert main(["evaluate", str(copy)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left" in err and '"elbo"' in err  # metrics kept
     assert _snapshot(copy) == before
-    monkeypatch.setattr("spcauchy.train.write_atomic", full)
+    monkeypatch.setattr("spcauchy.experiments.train.write_atomic", full)
     argv = ["train", "--out", str(tmp_path / "new"), *_sets(f"data_path='{fake}'", *TINY)]
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mnist_fake import write_fake_mnist
-from spcauchy import checkpoint
+from spcauchy.experiments import checkpoint
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -45,7 +45,7 @@ def test_two_process_gloo_run_and_resume(tmp_path):
 
 _TEARDOWN = """
 import gc, os, sys, torch, torch.distributed as dist
-from spcauchy import distributed
+from spcauchy.experiments import distributed
 from torch.nn.parallel import DistributedDataParallel
 
 dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=0, world_size=1)

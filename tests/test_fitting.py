@@ -440,7 +440,7 @@ def test_mixture_bad_arguments() -> None:
 
 def test_cli_cluster_fits_a_mixture_to_the_latent_directions(tmp_path, capsys) -> None:
     from mnist_fake import write_fake_mnist
-    from spcauchy.cli import main
+    from spcauchy.experiments.cli import main
 
     fake = write_fake_mnist(tmp_path / "mnist.pkl.gz")
     sets = [f"data_path='{fake}'", "hidden=[32, 16]", "batch_size=20", "epochs=1",

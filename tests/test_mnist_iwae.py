@@ -10,7 +10,7 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 
 from spcauchy import HypersphericalUniform, SphericalCauchy
 from spcauchy.distributions.uniform import log_sphere_area
-from spcauchy.vae import importance_log_likelihood
+from spcauchy.experiments.models import importance_log_likelihood
 
 
 def _linear_gaussian(seed: int = 0):

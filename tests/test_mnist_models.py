@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spcauchy.config import ConfigError, load
-from spcauchy.vae import LATENTS, build_model
+from spcauchy.experiments.config import ConfigError, load
+from spcauchy.experiments.datasets import build_model
+from spcauchy.latents import LATENTS
 
 
 @pytest.mark.parametrize("family", sorted(LATENTS))
@@ -53,7 +54,7 @@ def test_spherical_latent_dimension_is_manifold_dimension():
 
 
 @pytest.mark.parametrize("override, match", [("family=gauss", "unknown family"),
-                                              ("model=rnn", "unknown dataset/model"),
+                                              ("model=rnn", "unknown model"),
                                               ("latent_dim=0", "latent_dim"),
                                               ("model=cnn", "needs hidden")])
 def test_bad_model_config(override, match):

@@ -9,8 +9,8 @@ from rdkit import DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from packages import needs
-from spcauchy.metrics import molecules as M
-from spcauchy.metrics.table import (
+from spcauchy.experiments.metrics import molecules as M
+from spcauchy.experiments.metrics.table import (
     REFERENCE_ROW,
     format_table,
     metrics_table,
@@ -123,7 +123,7 @@ def test_count_cosine_similarity():
 
 @needs_molsets
 def test_moses_filters():
-    from spcauchy.metrics.moses_filters import filter_patterns, filters, passes_filters
+    from spcauchy.experiments.metrics.moses_filters import filter_patterns, filters, passes_filters
 
     assert len(filter_patterns()) == 22 + 480  # MCF + PAINS
     assert passes_filters("CCO") and passes_filters(PARACETAMOL)
@@ -136,7 +136,7 @@ def test_moses_filters():
 
 
 def test_fcd_is_zero_for_identical_sets_and_positive_otherwise():
-    from spcauchy.metrics.fcd import FCDScorer
+    from spcauchy.experiments.metrics.fcd import FCDScorer
 
     scorer = FCDScorer()
     a = [ASPIRIN, PARACETAMOL, IBUPROFEN, "CCO", "c1ccncc1", "CCN(CC)CC"]

@@ -22,7 +22,7 @@ from spcauchy import (
     PowerSpherical,
     SphericalCauchy,
     VonMisesFisher,
-    kl_uniform,
+    spcauchy_kl_uniform,
     spcauchy_latent,
 )
 from spcauchy.special.bessel import log_iv
@@ -101,16 +101,19 @@ def test_second_derivatives_of_spcauchy_kl_match_finite_differences(p: int) -> N
     cells of width 1/64, so beyond the usual bound the error may reach 1e-10 of the first
     derivative's scale (measured: 2e-12; it matters only for η ≳ 25, where d²KL/dη² < 1e-10)."""
     def first(e: torch.Tensor) -> torch.Tensor:
-        return _derivative(lambda x: kl_uniform(p, rho_logit=x), e)
+        return _derivative(lambda x: spcauchy_kl_uniform(p, rho_logit=x), e)
 
     eta = torch.linspace(-25, 45, 141, dtype=F64)
-    second = _derivative(lambda e: _derivative(lambda x: kl_uniform(p, rho_logit=x), e, True), eta)
+    def kl(x):
+        return spcauchy_kl_uniform(p, rho_logit=x)
+
+    second = _derivative(lambda e: _derivative(kl, e, True), eta)
     _assert_matches_central_difference(second, first, eta, torch.full_like(eta, 1e-3),
                                        atol=1e-10 * first(eta).abs())
     rho = torch.linspace(0.01, 0.99, 99, dtype=F64)
-    second = _derivative(lambda r: _derivative(lambda x: kl_uniform(p, x), r, True), rho)
+    second = _derivative(lambda r: _derivative(lambda x: spcauchy_kl_uniform(p, x), r, True), rho)
     _assert_matches_central_difference(
-        second, lambda r: _derivative(lambda x: kl_uniform(p, x), r), rho,
+        second, lambda r: _derivative(lambda x: spcauchy_kl_uniform(p, x), r), rho,
         torch.minimum(torch.full_like(rho, 1e-4), (1 - rho) / 4))
 
 
@@ -121,7 +124,7 @@ def test_hessian_is_not_silently_zero() -> None:
     k0, eta0 = torch.tensor(2.0, dtype=F64), torch.tensor(0.3, dtype=F64)
     for fn, arg in [(lambda k: VonMisesFisher(loc, k).log_prob(x), k0),
                     (lambda k: PowerSpherical(loc, k).log_prob(x), k0),
-                    (lambda e: kl_uniform(p, rho_logit=e), eta0)]:
+                    (lambda e: spcauchy_kl_uniform(p, rho_logit=e), eta0)]:
         hess = torch.autograd.functional.hessian(fn, arg)
         _assert_matches_central_difference(hess.reshape(1), lambda a, fn=fn: _derivative(fn, a),
                                            arg.reshape(1), torch.full((1,), 1e-3, dtype=F64))
@@ -182,7 +185,8 @@ def test_unavailable_second_derivatives_raise() -> None:
         (g2,) = torch.autograd.grad(g, x, create_graph=True)
         return torch.autograd.grad(g2, x)[0]
 
-    for fn in (lambda e: kl_uniform(p, rho_logit=e), lambda k: PowerSpherical(loc, k).entropy(),
+    for fn in (lambda e: spcauchy_kl_uniform(p, rho_logit=e),
+               lambda k: PowerSpherical(loc, k).entropy(),
                lambda k: VonMisesFisher(loc, k).entropy()):
         with pytest.raises(RuntimeError, match="not implemented"):
             third(fn, kappa)
@@ -232,7 +236,7 @@ def _assert_finite_with_gradients(outputs: dict[str, torch.Tensor],
 def _outputs(q, p: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     x = q.rsample((2,))
     return {"rsample": x, "log_prob": q.log_prob(x), "entropy": q.entropy(),
-            "kl_uniform": kl_divergence(q, HypersphericalUniform(p, dtype=dtype)),
+            "spcauchy_kl_uniform": kl_divergence(q, HypersphericalUniform(p, dtype=dtype)),
             "mean": q.mean, "variance": q.variance}
 
 

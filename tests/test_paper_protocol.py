@@ -10,14 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from mnist_fake import write_fake_mnist
-from spcauchy import checkpoint
-from spcauchy.compare import finished_cells, run_grid
-from spcauchy.config import ConfigError, load
-from spcauchy.data import mnist
-from spcauchy.evaluate import evaluate_run, load_run
-from spcauchy.files import locked
-from spcauchy.train import RunInUseError, train
-from spcauchy.vae import build_model
+from spcauchy.experiments import checkpoint
+from spcauchy.experiments.compare import finished_cells, run_grid
+from spcauchy.experiments.config import ConfigError, load
+from spcauchy.experiments.datasets import build_model, load_run, mnist
+from spcauchy.experiments.evaluate import evaluate_run
+from spcauchy.experiments.files import locked
+from spcauchy.experiments.train import RunInUseError, train
 
 # The authors' parameter counts at d = 2 (lsablica/SC-VAE, experiments/mnist/vae.py).
 PARAMS_D2 = {"normal": 1_214_693, "spcauchy": 1_214_821, "vmf": 1_214_821, "power": 1_214_821}
@@ -159,7 +158,7 @@ def test_recon_monitor_and_final_model_evaluation(fake, tmp_path):
     history = train(_tiny(fake, "epochs=4", "lr=3e-3"), run)
     best = min(history, key=lambda h: h["val_recon"])["epoch"]
     assert checkpoint.load(run / "best.pt")["epoch"] == best  # selected on the reconstruction
-    _, model = load_run(run)  # eval_model = "last": the final weights
+    model = load_run(run).model  # eval_model = "last": the final weights
     final = checkpoint.load(run / "last.pt")["model"]
     assert all(torch.equal(v, final[k]) for k, v in model.state_dict().items())
     assert evaluate_run(run, k=2)["weights"] == "last"

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from packages import needs
-from spcauchy.data.smiles import TokenSplit, load_smiles, package_file, select_smiles
-from spcauchy.data.tokenizer import Tokenizer
+from spcauchy.experiments.data.packages import DataError, package_file
+from spcauchy.experiments.data.tokenizer import Tokenizer
+from spcauchy.experiments.datasets.smiles import TokenSplit, load_smiles, select_smiles
 
 GOOD = ["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "O=C=O"]
 BAD = ["C1CC", "xyz", "", "c1cccc1", "C(C"]  # unclosed ring, junk, empty, bad aromatic, branch
@@ -42,7 +43,7 @@ def test_select_invalid_arguments(kwargs, name):
 
 
 def test_missing_package_error_tells_how_to_install():
-    with pytest.raises(FileNotFoundError, match="pip install"):
+    with pytest.raises(DataError, match="pip install"):
         package_file("no-such-data-package-xyz", "a.csv")
     with pytest.raises(ValueError, match="source"):
         load_smiles("zinc", "train")

@@ -7,11 +7,15 @@ from typing import NamedTuple
 import pytest
 import torch
 
-from spcauchy.data.smiles import TokenSplit
-from spcauchy.data.tokenizer import Tokenizer
-from spcauchy.vae import LATENTS
-from spcauchy.vae.annealing import SCHEDULES, kl_weight
-from spcauchy.vae.smiles import SmilesVAE, reverse_within_length, sequence_log_likelihood
+from spcauchy.experiments.annealing import SCHEDULES, kl_weight
+from spcauchy.experiments.data.tokenizer import Tokenizer
+from spcauchy.experiments.datasets.smiles import TokenSplit
+from spcauchy.experiments.models.smiles_gru import (
+    SmilesVAE,
+    reverse_within_length,
+    sequence_log_likelihood,
+)
+from spcauchy.latents import LATENTS
 
 MOLECULES = [
     "CCO",

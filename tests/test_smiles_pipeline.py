@@ -7,21 +7,23 @@ import pytest
 import torch
 
 from packages import needs
-from spcauchy import checkpoint
-from spcauchy.cli import main
-from spcauchy.config import ConfigError, load
-from spcauchy.data.smiles import TokenSplit, load_bundle
-from spcauchy.data.tokenizer import Tokenizer
-from spcauchy.evaluate import load_run
-from spcauchy.molecules import (
-    check_same_data,
+from spcauchy.experiments import checkpoint
+from spcauchy.experiments.cli import main
+from spcauchy.experiments.config import ConfigError, load
+from spcauchy.experiments.data.tokenizer import Tokenizer
+from spcauchy.experiments.datasets import load_run
+from spcauchy.experiments.datasets.base import check_same_data
+from spcauchy.experiments.datasets.smiles import (
+    DATASET,
+    TokenSplit,
     encode_smiles,
     interpolate,
+    load_bundle,
     sample,
     tokenizer_of,
 )
-from spcauchy.train import train
-from spcauchy.vae import LATENTS
+from spcauchy.experiments.train import train
+from spcauchy.latents import LATENTS
 
 pytestmark = needs("molsets")
 
@@ -71,7 +73,7 @@ def test_resume_with_the_vocabulary_from_the_checkpoint(run, tmp_path):
 
 
 def test_sampling_shapes_and_temperature(run):
-    cfg, model = load_run(run)
+    cfg, model = (r := load_run(run)).cfg, r.model
     tok = tokenizer_of(cfg)
     s1 = sample(model, tok, 25, max_len=12, temperature=1.0, seed=3, batch_size=10)
     assert len(s1) == 25 and all(isinstance(s, str) for s in s1)
@@ -83,7 +85,7 @@ def test_sampling_shapes_and_temperature(run):
 
 
 def test_interpolation_ends_and_errors(run):
-    cfg, model = load_run(run)
+    cfg, model = (r := load_run(run)).cfg, r.model
     tok = tokenizer_of(cfg)
     path = interpolate(model, tok, "CCO", "c1ccccc1O", 5, max_len=30)
     assert len(path) == 5
@@ -127,6 +129,6 @@ def test_cli_sample_interpolate_evaluate_report(run, tmp_path, capsys):
 
 def test_one_table_needs_runs_on_the_same_molecules():
     a = load("smiles-moses")
-    check_same_data([a, load("smiles-moses", ["family=normal", "lr=3e-4"])])
+    check_same_data([a, load("smiles-moses", ["family=normal", "lr=3e-4"])], DATASET.same_data)
     with pytest.raises(ConfigError, match="train_limit"):
-        check_same_data([a, load("smiles-moses", ["train_limit=5000"])])
+        check_same_data([a, load("smiles-moses", ["train_limit=5000"])], DATASET.same_data)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from packages import needs
-from spcauchy.data.tokenizer import SPECIAL_TOKENS, UNK, Tokenizer, split_smiles
+from spcauchy.experiments.data.tokenizer import SPECIAL_TOKENS, UNK, Tokenizer, split_smiles
 
 HAND_WRITTEN = [
     "CC(Cl)Br",
@@ -102,7 +102,7 @@ def test_invalid_arguments():
 
 @needs("molsets")
 def test_round_trip_on_moses():
-    from spcauchy.data.smiles import load_smiles, select_smiles
+    from spcauchy.experiments.datasets.smiles import load_smiles, select_smiles
 
     smiles, stats = select_smiles(load_smiles("moses", "test"), n=2000, seed=1)
     assert stats.kept == 2000
@@ -112,7 +112,7 @@ def test_round_trip_on_moses():
 
 def test_selfies_round_trip_is_the_same_molecule():
     pytest.importorskip("selfies")
-    from spcauchy.metrics.molecules import canonical_smiles
+    from spcauchy.experiments.metrics.molecules import canonical_smiles
 
     mols = ["CC(Cl)Br", "c1cc[nH]c1", "C[C@@H](O)C(=O)O", "O=S(=O)(N)c1ccc(cc1)-c1ccco1"]
     tok = Tokenizer.from_smiles(mols, representation="selfies")

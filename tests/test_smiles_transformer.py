@@ -5,6 +5,7 @@ interpolation protocol, character tokens, and the MOSES selection."""
 
 import copy
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -12,20 +13,30 @@ import torch
 from torch import nn
 
 from packages import needs
-from spcauchy import checkpoint
-from spcauchy.config import ConfigError, load
-from spcauchy.data import DATASETS, DataBundle
-from spcauchy.data.smiles import TokenSplit, load_bundle, load_smiles, select_smiles
-from spcauchy.data.tokenizer import Tokenizer
-from spcauchy.evaluate import evaluate_run, load_run
-from spcauchy.molecules import interpolate, interpolation_protocol, reconstruct, sample
-from spcauchy.train import _beta, train
-from spcauchy.vae import LATENTS, build_model
-from spcauchy.vae.smiles_transformer import (
+from spcauchy.experiments import checkpoint
+from spcauchy.experiments.config import ConfigError, load
+from spcauchy.experiments.data.split import DataBundle
+from spcauchy.experiments.data.tokenizer import Tokenizer
+from spcauchy.experiments.datasets import build_model, load_data, load_run
+from spcauchy.experiments.datasets import smiles as smiles_data
+from spcauchy.experiments.datasets.smiles import (
+    TokenSplit,
+    interpolate,
+    interpolation_protocol,
+    load_bundle,
+    load_smiles,
+    reconstruct,
+    sample,
+    select_smiles,
+)
+from spcauchy.experiments.evaluate import evaluate_run
+from spcauchy.experiments.models.smiles_transformer import (
     TransformerSmilesVAE,
     ZeroMemoryDecoderLayer,
     sinusoidal_positions,
 )
+from spcauchy.experiments.train import _beta, train
+from spcauchy.latents import LATENTS
 
 MOLECULES = [
     "CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "O=C(O)c1ccccc1O",
@@ -59,7 +70,8 @@ def _bundle(n_val=8):
 def tiny_data(monkeypatch):
     """The in-memory bundle wherever a run loads its data (training, evaluation, metrics)."""
     data = _bundle()
-    monkeypatch.setitem(DATASETS, "smiles", lambda cfg: data)
+    monkeypatch.setattr(smiles_data, "DATASET",
+                        dataclasses.replace(smiles_data.DATASET, load=lambda cfg: data))
     return data
 
 
@@ -120,7 +132,7 @@ def test_log_lik_scores_every_non_pad_position_including_bos():
 
 
 def test_log_lik_in_chunks(monkeypatch):
-    import spcauchy.vae.smiles_transformer as st
+    import spcauchy.experiments.models.smiles_transformer as st
 
     model = _tiny_model().eval()
     x, z = torch.tensor([[1, 5, 6, 2], [1, 8, 2, 0]]), torch.randn(5, 2, 4)
@@ -332,7 +344,7 @@ def run(tmp_path, tiny_data):
 
 
 def test_sampling_reconstruction_interpolation(run, tiny_data):
-    cfg, model = load_run(run)
+    cfg, model = (r := load_run(run)).cfg, r.model
     tok = Tokenizer(cfg.vocab, cfg.representation)
     greedy = sample(model, tok, 7, max_len=cfg.max_len + 1, temperature=0.0, batch_size=3)
     warm = sample(model, tok, 7, max_len=cfg.max_len + 1, temperature=1.0, seed=1)
@@ -343,7 +355,7 @@ def test_sampling_reconstruction_interpolation(run, tiny_data):
 
 
 def test_interpolation_protocol_keys_and_ranges(run, tiny_data):
-    cfg, model = load_run(run)
+    cfg, model = (r := load_run(run)).cfg, r.model
     tok = Tokenizer(cfg.vocab, cfg.representation)
     out = interpolation_protocol(model, tok, tiny_data.val, max_len=74, pairs=6)
     for c in ("0.5", "0.2", "0"):
@@ -394,7 +406,7 @@ def test_unknown_holdout_is_refused_before_reading_data():
 
 @needs("molsets")
 def test_moses_selection_sizes_and_character_filter():
-    data = DATASETS["smiles"](load("smiles-paper"))
+    data = load_data(load("smiles-paper"))
     assert (len(data.train), len(data.val)) == (12698, 3175) and data.test is data.val
     assert data.info["train_selection"]["kept"] == 15873
     assert data.info["test_selection"] == "the validation split"

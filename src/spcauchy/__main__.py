@@ -1,5 +1,5 @@
-"""`python -m spcauchy` is the same as the `spcauchy` command."""
+"""`python -m spcauchy` (and `torchrun -m spcauchy`) is the `spcauchy` command."""
 
-from .cli import main
+from .experiments.cli import main
 
 raise SystemExit(main())

@@ -8,54 +8,20 @@ densities the model was trained with.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from . import checkpoint
-from .config import Config, ConfigError
-from .data import DATASETS, Examples
+from .config import ConfigError
+from .data.split import Examples
+from .datasets import dataset, load_run
 from .distributed import resolve_device
 from .files import write_atomic
-from .vae import build_model
-
-
-def _molecule_metrics(model: nn.Module, cfg: Config, test: Examples) -> dict[str, float]:
-    from .molecules import run_metrics  # RDKit is needed only for molecules
-
-    return run_metrics(model, cfg, test)
-
-
-# Dataset-specific metrics of a trained model on its test split, added to the generic ones.
-RUN_METRICS: dict[str, Callable[[nn.Module, Config, Examples], dict[str, float]]] = {
-    "smiles": _molecule_metrics,
-}
+from .rng import seeded
 
 # A latent coordinate is active when its posterior mean varies across the data (Burda et al.).
 ACTIVE_THRESHOLD = 0.01
-
-
-def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Config, nn.Module]:
-    """Config and weights of a finished (or interrupted) run: the best-validation model, or the
-    final one if the config says ``eval_model = "last"``."""
-    path = Path(run_dir) / "best.pt"
-    if not path.exists():
-        raise ConfigError(f"{run_dir} holds no trained model (best.pt missing)")
-    ck = checkpoint.load(path, device, keys=("config", "model"))
-    if not isinstance(ck["config"], dict):
-        raise checkpoint.CheckpointError(f"{path}: its config entry is not a table")
-    try:
-        cfg = Config.from_dict(ck["config"])
-    except ConfigError as err:
-        raise checkpoint.CheckpointError(f"{path}: invalid saved config ({err})") from None
-    if cfg.eval_model == "last":
-        path = Path(run_dir) / "last.pt"
-        ck = checkpoint.load(path, device, keys=("model",))
-    model = build_model(cfg).to(device)
-    checkpoint.load_weights(model, ck["model"], path)
-    return cfg, model.eval()
 
 
 @torch.no_grad()
@@ -99,18 +65,20 @@ def evaluate_run(run_dir: str | Path, k: int | None = None, limit: int | None = 
     ``device="auto"``: the first GPU if CUDA is available, else the CPU.
     """
     device = resolve_device(device)
-    cfg, model = load_run(run_dir, device)
-    torch.manual_seed(cfg.seed)
-    test = DATASETS[cfg.dataset](cfg).test
+    run = load_run(run_dir, device)
+    cfg = run.cfg
+    test = run.data.test
     k = cfg.eval_k if k is None else k
     limit = cfg.eval_limit if limit is None else limit
     if k < 0 or limit < 0:
         raise ConfigError(f"k and limit must be ≥ 0, got k={k}, limit={limit}")
     if limit:
         test = test.head(limit)
-    metrics = evaluate(model, test, k, device=device)
-    if cfg.dataset in RUN_METRICS:
-        metrics |= RUN_METRICS[cfg.dataset](model, cfg, test)
+    with seeded(cfg.seed, device):  # the same posterior draws at every evaluation of the run
+        metrics = evaluate(run.model, test, k, device=device)
+        extra = dataset(cfg).metrics
+        if extra is not None:
+            metrics |= extra(run, test)
     metrics["weights"] = cfg.eval_model
     # the run's own evaluation (the config's k and limit) is test_metrics.json; another one is
     # written beside it and never replaces it

@@ -9,7 +9,7 @@ from functools import cache
 
 from rdkit import Chem
 
-from ..data.smiles import package_file
+from ..data.packages import package_file
 from .molecules import get_mol
 
 ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})

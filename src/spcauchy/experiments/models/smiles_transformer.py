@@ -26,8 +26,8 @@ from torch import Tensor, nn
 
 from ..config import Config, ConfigError
 from ..data.tokenizer import Tokenizer
-from .model import VAE, check_sizes, full_precision
-from .smiles import sequence_log_likelihood
+from .smiles_gru import sequence_log_likelihood
+from .vae import VAE, check_sizes, full_precision
 
 # Rows of z decoded at once by ``log_lik``: bounds the memory of importance sampling (k · B rows)
 LOGLIK_CHUNK = 2048

@@ -5,7 +5,7 @@ posterior parameters); the decoder is conditioned on a latent ``z`` of size ``am
 for a Gaussian, a unit vector of R^{d+1} for spherical families). The networks never look at the
 family; the ELBO, posterior and IS log-likelihood come from ``VAE``.
 
-Token layout (see ``spcauchy.data.smiles.TokenSplit``): ``[<bos>, t1 .. tn, <eos>, <pad> ..]``;
+Token layout (see ``datasets.smiles.TokenSplit``): ``[<bos>, t1 .. tn, <eos>, <pad> ..]``;
 ``<pad>`` only ever follows ``<eos>``, so lengths are read off the tokens.
 """
 
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..config import Config, ConfigError
 from ..data.tokenizer import Tokenizer
-from .model import VAE, check_sizes, full_precision
+from .vae import VAE, check_sizes, full_precision
 
 
 def sequence_log_likelihood(logits: Tensor, targets: Tensor, pad_id: int) -> Tensor:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..distributions import HypersphericalUniform, PowerSpherical, SphericalCauchy, VonMisesFisher
-from ..special.latent import spcauchy_latent
+from .fused import spcauchy_latent
 
 # Lower bound on Gaussian posterior scales: keeps log q finite for a collapsed coordinate.
 _MIN_SCALE = 1e-5

@@ -15,16 +15,25 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import torch
+
+from ..distributions.mixture import (
+    SphericalMixture,
+    adjusted_rand_index,
+    normalized_mutual_information,
+)
+from ..latents import LATENTS
+from . import plots
+from .compare import run_grid
 from .config import Config, ConfigError, load, preset_names
-from .data.mnist import DataError
-from .train import NonFiniteLossError
-from .vae import LATENTS
-
-if TYPE_CHECKING:
-    from torch.nn import Module
-
+from .data.packages import DataError
+from .datasets import dataset, load_run
+from .demo import demo
+from .distributed import teardown
+from .evaluate import evaluate_run
+from .report import write_report
+from .train import NonFiniteLossError, train
 
 MAX_STEPS = 1000  # points on an interpolation path
 
@@ -34,10 +43,6 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from .distributed import teardown
-    from .evaluate import evaluate_run
-    from .train import train
-
     try:
         history = train(_config(args), args.out, resume=args.resume)
     finally:
@@ -49,8 +54,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .evaluate import evaluate_run
-
     for name in ("k", "limit", "samples"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             raise ConfigError(f"--{name} must be ≥ 0, got {getattr(args, name)}")
@@ -61,79 +64,30 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _molecule_table(args: argparse.Namespace) -> None:
     """The MOSES metric table of SMILES runs, with a training-subsample reference row."""
-    from .data import DATASETS
-    from .evaluate import load_run
-    from .molecules import metric_table
-
-    cfg, _ = load_run(args.runs[0])
-    n = cfg.samples if args.samples is None and cfg.dataset == "smiles" else args.samples
+    first = load_run(args.runs[0]).cfg
+    n = first.samples if args.samples is None and first.dataset == "smiles" else args.samples
     if not n:
         return
-    if cfg.dataset != "smiles":
+    if first.dataset != "smiles":
         raise ConfigError("--samples needs SMILES runs")
+    from .datasets.smiles import metric_table  # RDKit and the FCD model: only for this table
+
+    shared: dict = {}
+    runs = [load_run(r, shared=shared) for r in args.runs]
     out = args.table or Path(args.runs[0]) / "molecule_metrics.md"
-    metric_table(args.runs, DATASETS["smiles"](cfg).train.smiles, n=n, out=out,
-                 reference_size=args.reference_size)
+    metric_table(runs, n=n, out=out, reference_size=args.reference_size)
     print(Path(out).read_text())
 
 
-def _sample_images(args: argparse.Namespace, cfg: Config, model: Module) -> None:
-    from .plots import save_samples
-
-    print(save_samples(args.run, args.out or Path(args.run) / "samples.png", args.n))
-
-
-def _sample_molecules(args: argparse.Namespace, cfg: Config, model: Module) -> None:
-    from .metrics import validity
-    from .molecules import sample, tokenizer_of, write_smi
-
-    temperature = cfg.temperature if args.temperature is None else args.temperature
-    smiles = sample(model, tokenizer_of(cfg), args.n, max_len=cfg.max_len + 1,
-                    temperature=temperature, seed=args.seed)
-    path = write_smi(smiles, args.out or Path(args.run) / "samples.smi")
-    print(f"{path}: {len(smiles)} molecules, {validity(smiles):.1%} valid "
-          f"(temperature {temperature})")
-
-
 def cmd_sample(args: argparse.Namespace) -> None:
-    from .evaluate import load_run
-
     if args.n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {args.n}")
     if args.temperature is not None and not (math.isfinite(args.temperature)
                                              and args.temperature >= 0):
         raise ConfigError(f"--temperature must be a finite number ≥ 0, got {args.temperature}")
-
-    cfg, model = load_run(args.run)
-    {"mnist": _sample_images, "smiles": _sample_molecules}[cfg.dataset](args, cfg, model)
-
-
-def _interpolate_images(args: argparse.Namespace, cfg: Config, model: Module) -> None:
-    from .plots import save_interpolation
-
-    ends = args.ends or ["0", "1"]
-    try:
-        a, b = (int(e) for e in ends)
-    except ValueError:
-        raise ConfigError(f"MNIST endpoints are test-image indices, got {ends}") from None
-    path = args.out or Path(args.run) / "interpolation.png"
-    print(save_interpolation(args.run, path, a, b, args.steps))
-
-
-def _interpolate_molecules(args: argparse.Namespace, cfg: Config, model: Module) -> None:
-    from .metrics import validity
-    from .molecules import draw, interpolate, tokenizer_of
-
-    if len(args.ends) != 2:
-        raise ConfigError("give two SMILES strings to interpolate between")
-    try:
-        path = interpolate(model, tokenizer_of(cfg), *args.ends, args.steps,
-                           max_len=cfg.max_len + 1)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    print("\n".join(path))
-    print(f"valid between the ends: {validity(path[1:-1]):.0%}")
-    print(draw(path, args.out or Path(args.run) / "interpolation.png"))
+    run = load_run(args.run)
+    out = Path(args.out) if args.out else None
+    print(dataset(run.cfg).sample(run, args.n, out, args.temperature, args.seed))
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
@@ -141,16 +95,12 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
         raise ConfigError(f"--steps must be in 2..{MAX_STEPS}, got {args.steps}")
     if len(args.ends) not in (0, 2):
         raise ConfigError(f"give two endpoints or none, got {len(args.ends)}")
-    from .evaluate import load_run
-
-    cfg, model = load_run(args.run)
-    handler = {"mnist": _interpolate_images, "smiles": _interpolate_molecules}[cfg.dataset]
-    handler(args, cfg, model)
+    run = load_run(args.run)
+    out = Path(args.out) if args.out else None
+    print(dataset(run.cfg).interpolate(run, args.ends, args.steps, out))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .compare import run_grid
-
     # seeds outermost: a partial grid covers every (family, d) with the first seeds first
     configs = [dataclasses.replace(load(args.config, args.set, latent_dim=d), family=f, seed=s)
                for s in args.seeds for d in args.dims for f in args.families]
@@ -159,35 +109,22 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from .report import write_report
-
     print(write_report(args.runs, args.out, title=args.title, tables=args.table))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from .demo import demo
-
     print(demo(args.out, args.set))
 
 
 def cmd_cluster(args: argparse.Namespace) -> None:
-    import torch
-
-    from .data import DATASETS
-    from .distributions.mixture import (
-        SphericalMixture,
-        adjusted_rand_index,
-        normalized_mutual_information,
-    )
-    from .evaluate import load_run
-
     for name, low in (("k", 1), ("restarts", 1), ("limit", 0)):
         if getattr(args, name) < low:
             raise ConfigError(f"--{name} must be an integer ≥ {low}, got {getattr(args, name)}")
-    cfg, model = load_run(args.run)
+    run = load_run(args.run)
+    cfg, model = run.cfg, run.model
     if not LATENTS[cfg.family].spherical:
         raise ConfigError(f"{args.run} has {cfg.family} latents; cluster needs spherical ones")
-    test = DATASETS[cfg.dataset](cfg).test
+    test = run.data.test
     test = test.head(args.limit) if args.limit else test
     locs, labels = [], []
     with torch.no_grad():  # posterior mean directions μ(x) of the test set, on S^d
@@ -209,10 +146,8 @@ def cmd_cluster(args: argparse.Namespace) -> None:
         out["adjusted_rand_index"] = adjusted_rand_index(y, assigned)
         out["normalized_mutual_information"] = normalized_mutual_information(y, assigned)
     if z.shape[-1] == 3:  # S²: the fitted components on the map
-        from .plots import save_cluster_map
-
         path = Path(args.out or Path(args.run) / f"clusters-k{args.k}.png")
-        out["map"] = str(save_cluster_map(z, assigned, mix.loc, path))
+        out["map"] = str(plots.save_cluster_map(z, assigned, mix.loc, path))
     print(json.dumps(out, indent=2))
 
 

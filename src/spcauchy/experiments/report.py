@@ -4,47 +4,16 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Callable
 from pathlib import Path
 
 from . import plots
-from .evaluate import load_run
+from .datasets import Run, dataset, load_run
 from .files import write_atomic
 from .rundir import read_history, read_test_metrics
 
-# dataset -> the test metrics its table shows (column label, key of test_metrics.json)
-_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
-    "mnist": (("IS-LL", "log_lik"), ("ELBO", "elbo"), ("recon", "recon"), ("KL", "kl"),
-              ("active", "active_units"), ("k", "k"), ("n", "n")),
-    "smiles": (("IS-LL", "log_lik"), ("ELBO", "elbo"), ("recon", "recon"), ("KL", "kl"),
-               ("active", "active_units"), ("active (scaled)", "active_units_scaled"),
-               ("exact recon", "recon_accuracy"), ("valid interp.", "interp_valid"),
-               ("distinct interp.", "interp_distinct"), ("k", "k"), ("n", "n")),
-}
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 8px}"
         "table{border-collapse:collapse;font-size:14px}"
         "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}")
-
-
-def _mnist_figures() -> dict[str, Callable[[Path, Path], Path]]:
-    return {"reconstructions.png": plots.save_reconstructions,
-            "samples.png": plots.save_samples,
-            "interpolation.png": plots.save_interpolation,
-            "latent_map.png": plots.save_latent_map}
-
-
-def _molecule_figures() -> dict[str, Callable[[Path, Path], Path]]:
-    from . import molecules  # RDKit is needed only for molecules
-
-    return {"samples.png": molecules.save_samples_grid,
-            "interpolation.png": molecules.save_interpolation_grid}
-
-
-# dataset -> {file name: picture writer (run_dir, path) -> path}, drawn for every run
-FIGURES: dict[str, Callable[[], dict[str, Callable[[Path, Path], Path]]]] = {
-    "mnist": _mnist_figures,
-    "smiles": _molecule_figures,
-}
 
 
 def _tables(paths: list[str | Path]) -> list[str]:
@@ -58,19 +27,20 @@ def _img(path: Path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}">'
 
 
-def _table(runs: list[Path]) -> str:
+def _table(runs: list[Run]) -> str:
     """One table per dataset among ``runs``, with that dataset's own metric columns."""
     by_dataset: dict[str, list[list[object]]] = {}
+    columns = {}
     for run in runs:
-        cfg, _ = load_run(run)
-        m = read_test_metrics(run)
-        cells = [run.name, cfg.family, cfg.latent_dim, len(read_history(run))]
+        cfg, m = run.cfg, read_test_metrics(run.dir)
+        columns[cfg.dataset] = dataset(cfg).columns
+        cells = [run.dir.name, cfg.family, cfg.latent_dim, len(read_history(run.dir))]
         cells += [f"{m[k]:.2f}" if isinstance(m.get(k), float) else m.get(k, "–")
-                  for _, k in _METRICS[cfg.dataset]]
+                  for _, k in columns[cfg.dataset]]
         by_dataset.setdefault(cfg.dataset, []).append(cells)
     tables = []
-    for dataset, rows in by_dataset.items():
-        labels = ("run", "family", "d", "epochs", *(label for label, _ in _METRICS[dataset]))
+    for name, rows in by_dataset.items():
+        labels = ("run", "family", "d", "epochs", *(label for label, _ in columns[name]))
         head = "".join(f"<th>{html.escape(h)}</th>" for h in labels)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
                        + "</tr>" for row in rows)
@@ -80,23 +50,23 @@ def _table(runs: list[Path]) -> str:
 
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "spcauchy report",
                  note: str = "", tables: list[str | Path] = ()) -> Path:
-    """Tables (test metrics), training curves and, per run, the pictures of ``FIGURES`` (MNIST:
+    """Tables (test metrics), training curves and, per run, its dataset's ``figures`` (MNIST:
     reconstructions, prior samples, an interpolation, the latent map; molecules: prior samples,
     an interpolation, and the metric table if ``spcauchy evaluate --samples`` wrote one into the
     run), after the markdown files ``tables``.
     PNGs are written next to each run."""
-    runs = [Path(r) for r in run_dirs]
+    shared: dict = {}
+    runs = [load_run(r, shared=shared) for r in run_dirs]  # each checkpoint and dataset read once
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(note)}</p>" if note else "",
              "<h2>Test metrics (nats per image; log_lik = IS estimate with k samples)</h2>",
              _table(runs), *_tables(tables), "<h2>Training curves</h2>",
-             _img(plots.save_curves(runs, out.with_suffix(".curves.png")))]
+             _img(plots.save_curves([r.dir for r in runs], out.with_suffix(".curves.png")))]
     for run in runs:
-        cfg, _ = load_run(run)
-        figs = [fn(run, run / name) for name, fn in FIGURES[cfg.dataset]().items()]
-        parts += [f"<h2>{html.escape(run.name)}</h2>", *(_img(f) for f in figs)]
-        own = run / "molecule_metrics.md"
+        figs = [fn(run, run.dir / name) for name, fn in dataset(run.cfg).figures.items()]
+        parts += [f"<h2>{html.escape(run.dir.name)}</h2>", *(_img(f) for f in figs)]
+        own = run.dir / "molecule_metrics.md"
         if own.exists():
             parts += _tables([own])
     body = "\n".join(parts)

@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 from torch.types import _size
 
-from .mobius import mobius_backward, mobius_forward, mobius_sample
-from .spcauchy_kl import kl_and_derivative, kl_uniform
+from ..special.mobius import mobius_backward, mobius_forward, mobius_sample
+from ..special.spcauchy_kl import kl_and_derivative, kl_uniform
 
 
 class _Latent(torch.autograd.Function):

@@ -27,13 +27,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint
+from .annealing import epoch_kl_weight, kl_weight
 from .config import DATA_FIELDS, Config, ConfigError, apply
-from .data import DATASETS, DataBundle, Examples
+from .data.split import DataBundle, Examples
+from .datasets import DATASETS, build_model, load_data
 from .distributed import Context, all_sum, gather_objects, setup
 from .files import LockedError, locked, write_atomic
 from .progress import progress
-from .vae import build_model
-from .vae.annealing import epoch_kl_weight, kl_weight
 
 TERMS = ("loss", "recon", "kl", "elbo")
 CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "state", "rng")
@@ -79,7 +79,7 @@ def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoc
     """One pass over this process's shard; returns example-weighted means over all processes.
 
     The reported loss is the negative ELBO; training descends the KL-annealed objective (see
-    ``spcauchy.vae.annealing``), whose weight β is a function of the global step. During the
+    ``spcauchy.experiments.annealing``), whose weight β is a function of the global step. During the
     first ``lr_warmup`` global steps the learning rate rises linearly to ``lr``.
 
     In training the step's statistics are summed across processes *before* the optimizer step,
@@ -202,7 +202,7 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
         tmp.unlink(missing_ok=True)
     ctx = setup(cfg.device)
     torch.manual_seed(cfg.seed)
-    data = data or DATASETS[cfg.dataset](cfg)
+    data = data or load_data(cfg)
     cfg = apply(cfg, data.config, source="data")
     model = build_model(cfg).to(ctx.device)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)

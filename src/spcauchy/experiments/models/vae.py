@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from .latents import HEADS
+from ...latents.families import HEADS
 from .objectives import elbo_terms, importance_log_likelihood
 
 # config ``precision`` → autocast dtype of the networks (None: no autocast)

@@ -92,6 +92,7 @@ class Config:
         return apply(cls(), values, source="config")
 
 
+_PRESETS = "spcauchy.experiments.configs"
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _LIST_ITEMS = {"hidden": int, "vocab": str}
 def _at_least(low: float) -> tuple[Any, str]:
@@ -169,7 +170,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("spcauchy.configs").iterdir()
+    return sorted(p.name[:-5] for p in resources.files(_PRESETS).iterdir()
                   if p.name.endswith(".toml"))
 
 
@@ -201,7 +202,7 @@ def load(name_or_path: str = "mnist-mlp", overrides: list[str] | None = None, *,
             raise ConfigError(f"config file {path} not found")
         text = path.read_text()
     elif name_or_path in preset_names():
-        text = resources.files("spcauchy.configs").joinpath(f"{name_or_path}.toml").read_text()
+        text = resources.files(_PRESETS).joinpath(f"{name_or_path}.toml").read_text()
     else:
         raise ConfigError(f"unknown preset {name_or_path!r}; choose from "
                           f"{', '.join(preset_names())} or pass a .toml file")

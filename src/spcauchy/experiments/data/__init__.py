@@ -1,0 +1,1 @@
+"""Dataset-independent data containers (splits, batches) and the SMILES tokenizer."""
