@@ -43,7 +43,7 @@ def test_one_training_step(preset, family):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     opt.step()
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-    ll = model.log_likelihood(x, k=10, chunk=4)
+    ll = model.marginal_log_likelihood(x, k=10, chunk=4)
     assert ll.shape == (8,) and torch.isfinite(ll).all()
 
 

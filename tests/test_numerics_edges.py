@@ -25,7 +25,6 @@ from spcauchy import (
     spcauchy_kl_uniform,
     spcauchy_latent,
 )
-from spcauchy.special.bessel import log_iv
 from spcauchy.special.mobius import mobius_sample
 
 F64, F32 = torch.float64, torch.float32
@@ -77,7 +76,6 @@ def _concentration_functions(p: int) -> dict[str, object]:
         out[f"{name}.entropy"] = lambda k, c=cls: c(loc, k).entropy()
         out[f"{name}.kl_to_uniform"] = lambda k, c=cls: c(loc, k).kl_to_uniform()
         out[f"{name}.mean_resultant_length"] = lambda k, c=cls: c(loc, k).mean_resultant_length
-    out["log_iv"] = lambda k: log_iv(p / 2 - 1, k)
     return out
 
 

@@ -75,7 +75,7 @@ def test_bernoulli_likelihood_from_logits_is_sigmoid_bce():
     model = _cnn("spcauchy")
     x = torch.rand(6, 784)  # grey levels, as in the paper's protocol
     z = model.posterior(x).rsample((1,))
-    ours = -model.log_lik(x, z)[0]
+    ours = -model.decoder_log_prob(x, z)[0]
     probs = torch.sigmoid(model.logits(z, x.shape[1:]))[0]
     theirs = F.binary_cross_entropy(probs, x, reduction="none").sum(-1)
     assert torch.allclose(ours, theirs, rtol=1e-5)

@@ -14,7 +14,7 @@ from torch.distributions import kl_divergence
 from axial_stats import KS_CRIT, angle_cdf, angles, ks_statistic
 from spcauchy import HypersphericalUniform, PowerSpherical
 from spcauchy.distributions.uniform import log_sphere_area
-from spcauchy.special.power_spherical import ps_log_normalizer
+from spcauchy.special.power_spherical_terms import ps_log_normalizer
 
 REF = list(csv.DictReader((Path(__file__).parent / "data" / "baseline_reference.csv").open()))
 TOL = {torch.float64: 1e-10, torch.float32: 1e-4}

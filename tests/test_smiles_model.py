@@ -54,7 +54,7 @@ def test_shapes_and_dtypes(dtype, num_layers):
     z = torch.randn(8, 5, dtype=dtype)
     logits = model.decode_logits(z, batch.tokens)
     assert logits.shape == (8, batch.tokens.shape[1] - 1, len(tok)) and logits.dtype == dtype
-    ll = model.log_lik(batch.tokens, torch.stack([z, -z]))
+    ll = model.decoder_log_prob(batch.tokens, torch.stack([z, -z]))
     assert ll.shape == (2, 8) and (ll < 0).all() and ll.isfinite().all()
     torch.testing.assert_close(
         ll[0], sequence_log_likelihood(logits, batch.tokens[:, 1:], tok.pad_id))
@@ -69,8 +69,8 @@ def test_padding_is_ignored():
     h_alone = model.encode(alone)[0]
     torch.testing.assert_close(h_batch, h_alone)
     z = torch.randn(1, 8, 5, dtype=torch.float64)
-    ll_batch = model.log_lik(batch.tokens, z)[0, i]
-    ll_alone = model.log_lik(alone, z[:, i:i + 1])[0, 0]
+    ll_batch = model.decoder_log_prob(batch.tokens, z)[0, i]
+    ll_alone = model.decoder_log_prob(alone, z[:, i:i + 1])[0, 0]
     torch.testing.assert_close(ll_batch, ll_alone)
 
 
@@ -136,7 +136,7 @@ def test_overfits_eight_molecules():
     losses = []
     for _ in range(150):
         z = model.encode(batch.tokens)[:, :8]
-        loss = -model.log_lik(batch.tokens, z[None]).mean()
+        loss = -model.decoder_log_prob(batch.tokens, z[None]).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -160,7 +160,7 @@ def test_elbo_and_importance_log_likelihood_per_family(family):
     out["loss"].backward()
     assert all(p.grad is not None and p.grad.isfinite().all() for p in model.parameters())
     with torch.no_grad():
-        ll = model.log_likelihood(batch.tokens, k=20, chunk=7)
+        ll = model.marginal_log_likelihood(batch.tokens, k=20, chunk=7)
         elbo = torch.stack([model.terms(batch.tokens)["elbo"] for _ in range(20)]).mean(0)
     assert ll.shape == (8,) and ll.isfinite().all() and (ll > elbo - 1.0).all()
 

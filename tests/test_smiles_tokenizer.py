@@ -1,6 +1,5 @@
 """Tokenizer: token boundaries, exact round trips, vocabulary files, SELFIES option."""
 
-import json
 
 import pytest
 
@@ -78,18 +77,6 @@ def test_unknown_token_decodes_to_invalid_string():
     assert ids[3] == tok.unk_id
     assert tok.decode(ids) == "CC" + UNK
     assert tok.decode([tok.bos_id, len(tok) + 5]) == UNK  # out-of-range id
-
-
-def test_save_load_json(tmp_path):
-    tok = Tokenizer.from_smiles(HAND_WRITTEN)
-    path = tmp_path / "vocab.json"
-    tok.save(path)
-    assert json.loads(path.read_text())["representation"] == "smiles"
-    assert Tokenizer.load(path) == tok
-    assert [p.name for p in tmp_path.iterdir()] == ["vocab.json"]  # no temp file left behind
-    path.write_text("[1, 2]")
-    with pytest.raises(ValueError, match="path"):
-        Tokenizer.load(path)
 
 
 def test_invalid_arguments():

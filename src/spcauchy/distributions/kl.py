@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch.distributions.kl import register_kl
 
 from ..special.spcauchy_kl import kl_uniform
-from .axial import AxialDistribution, log_sq_distance
+from .rotational import RotationallySymmetric, log_sq_distance
 from .spherical_cauchy import SphericalCauchy
 from .uniform import HypersphericalUniform
 
@@ -17,8 +17,8 @@ def _check_dims(p: int, q: int) -> None:
         raise ValueError(f"KL between distributions on spheres of different dimension ({p} vs {q})")
 
 
-@register_kl(AxialDistribution, HypersphericalUniform)
-def _kl_axial_uniform(p: AxialDistribution, q: HypersphericalUniform) -> torch.Tensor:
+@register_kl(RotationallySymmetric, HypersphericalUniform)
+def _kl_rotational_uniform(p: RotationallySymmetric, q: HypersphericalUniform) -> torch.Tensor:
     """spCauchy, vMF and Power Spherical: each family's own exact ``kl_to_uniform``."""
     _check_dims(p.dim, q.dim)
     kl = p.kl_to_uniform()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch.types import _size
 
-from ..special.power_spherical import ps_beta, ps_kl_uniform, ps_log_normalizer
-from .axial import ConcentrationDistribution, axial_variance, place_around
+from ..special.power_spherical_terms import ps_beta, ps_kl_uniform, ps_log_normalizer
 from .fit import fit_power
+from .rotational import ConcentrationDistribution, place_around, rotational_variance
 
 _NO_SHAPE = torch.Size()
 
@@ -82,4 +82,4 @@ class PowerSpherical(ConcentrationDistribution):
         alpha = self.concentration + beta
         n = alpha + beta
         transverse = 4 * alpha * beta / (n * (n + 1))
-        return axial_variance(self.loc, transverse / n, transverse / (self.dim - 1))
+        return rotational_variance(self.loc, transverse / n, transverse / (self.dim - 1))

@@ -10,19 +10,24 @@ from torch.distributions.utils import lazy_property
 from torch.types import _size
 
 from ..special.mobius import mobius_sample
-from ..special.spcauchy_kl import kl_uniform, rho_parts
+from ..special.spcauchy_kl import kl_uniform, one_of, rho_parts
 from ..special.spcauchy_moments import (
     inv_square_moment,
     log_moments,
     mean_direction_variance,
 )
-from .axial import AxialDistribution, axial_variance, broadcast_params, log_sq_distance
 from .constraints import unit_sphere
 from .fit import fit_spcauchy
+from .rotational import (
+    RotationallySymmetric,
+    broadcast_params,
+    log_sq_distance,
+    rotational_variance,
+)
 from .uniform import log_sphere_area
 
 
-class SphericalCauchy(AxialDistribution):
+class SphericalCauchy(RotationallySymmetric):
     r"""Spherical Cauchy distribution spCauchy(μ, ρ) on the unit sphere S^{p-1} of R^p.
 
     Density w.r.t. the uniform probability measure: q(x) = ((1-ρ²)/(1+ρ²-2ρμᵀx))^{p-1}.
@@ -57,11 +62,10 @@ class SphericalCauchy(AxialDistribution):
         rho_logit: torch.Tensor | float | None = None,
         validate_args: bool | None = None,
     ) -> None:
-        if (rho is None) == (rho_logit is None):
-            raise ValueError("SphericalCauchy: pass exactly one of rho or rho_logit")
-        name = "rho" if rho is not None else "rho_logit"
+        param, is_logit = one_of(rho, rho_logit, "SphericalCauchy")
+        name = "rho_logit" if is_logit else "rho"
         self.loc, self.__dict__[name], batch_shape = broadcast_params(
-            "SphericalCauchy", loc, rho if rho is not None else rho_logit, name)
+            "SphericalCauchy", loc, param, name)
         p = loc.shape[-1]
         super().__init__(batch_shape, torch.Size([p]), validate_args=validate_args)
 
@@ -153,4 +157,4 @@ class SphericalCauchy(AxialDistribution):
         a_small = 1 - (p - 1) * b - (rho + one_m * dg / 2).square()
         a_large = mean_direction_variance(p, rho, rho_bar)
         a = torch.where(rho > 0.1, a_large, a_small).clamp_min(0)
-        return axial_variance(self.loc, a.to(dtype), b.to(dtype))
+        return rotational_variance(self.loc, a.to(dtype), b.to(dtype))

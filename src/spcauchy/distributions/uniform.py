@@ -8,6 +8,7 @@ import torch
 from torch.distributions import Distribution
 from torch.types import _size
 
+from ..special.checks import check_dim
 from .constraints import unit_sphere
 
 
@@ -40,8 +41,7 @@ class HypersphericalUniform(Distribution):
         device: torch.device | str | None = None,
         validate_args: bool | None = None,
     ) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-            raise ValueError(f"dim must be an integer ≥ 2 (the ambient dimension), got {dim!r}")
+        check_dim(dim)
         self.dim = dim
         self.dtype = dtype or torch.get_default_dtype()
         self.device = torch.device(device) if device is not None else torch.device("cpu")

@@ -10,15 +10,15 @@ from torch.types import _size
 from ..special.autograd import no_derivative
 from ..special.bessel import BesselTerms
 from ..special.vmf import (
-    axial_variances,
     kl_from_terms,
     log_f_scaled_from_terms,
     ratio_from_terms,
+    variance_parts,
     vmf_terms,
 )
 from ..special.vmf_sampling import ds_dkappa, wood_sample
-from .axial import ConcentrationDistribution, axial_variance, place_around
 from .fit import fit_vmf
+from .rotational import ConcentrationDistribution, place_around, rotational_variance
 from .uniform import log_sphere_area
 
 _NO_SHAPE = torch.Size()
@@ -101,5 +101,5 @@ class VonMisesFisher(ConcentrationDistribution):
     @property
     def variance(self) -> torch.Tensor:
         """Diagonal of Cov[x]: Var μᵀx = A'(κ), E[1-(μᵀx)²] = (p-1)A/κ (→ (p-1)/p at κ = 0)."""
-        var_axis, transverse = axial_variances(self.dim, self.concentration)
-        return axial_variance(self.loc, var_axis, transverse)
+        var_axis, transverse = variance_parts(self.dim, self.concentration)
+        return rotational_variance(self.loc, var_axis, transverse)

@@ -28,7 +28,7 @@ from .config import Config, ConfigError
 from .evaluate import evaluate_run
 from .files import LockedError, locked, write_atomic
 from .published import side_by_side, summary_table
-from .rundir import read_history, read_test_metrics
+from .rundir import read_config, read_history, read_json, read_test_metrics
 from .train import NonFiniteLossError, check_same_run, train
 
 COLUMNS = ("family", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik", "elbo",
@@ -55,9 +55,8 @@ def run_cell(cfg: Config, root: Path) -> Path | None:
 
 
 def _run_cell(cfg: Config, out: Path) -> None:
-    saved = out / "config.json"
-    if saved.exists():  # a finished or started cell must be the cell asked for
-        check_same_run(json.loads(saved.read_text()), cfg, what=f"grid cell {out}")
+    if (out / "config.json").exists():  # a finished or started cell must be the cell asked for
+        check_same_run(read_config(out).to_dict(), cfg, what=f"grid cell {out}")
     if (out / "test_metrics.json").exists() or (out / "failure.json").exists():
         return
     try:
@@ -116,7 +115,7 @@ def read_cell(out: Path) -> dict:
         best = min(history, key=lambda h: h["val_recon"])
         row["best_recon"], row["best_epoch"] = best["val_recon"], int(best["epoch"])
     if (out / "failure.json").exists():
-        row["failed"] = str(json.loads((out / "failure.json").read_text()).get("error"))
+        row["failed"] = str(read_json(out / "failure.json").get("error"))
     else:
         row |= read_test_metrics(out)
         missing = {"elbo", "recon", "kl", "active_units", "k"} - set(row)

@@ -1,8 +1,8 @@
 """Test-set evaluation of a trained run: ELBO, reconstruction, KL, IS log-likelihood, active units
 (plus per-dataset metrics, e.g. exact reconstruction of held-out molecules).
 
-Everything is computed through ``model.posterior`` / ``model.prior`` / ``model.log_lik``: the same
-densities the model was trained with.
+Everything is computed through ``model.posterior`` / ``model.prior`` / ``model.decoder_log_prob``:
+the same densities the model was trained with.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def evaluate(model: nn.Module, split: Examples, k: int = 500, batch_size: int = 
         for key in ("elbo", "recon", "kl"):
             sums[key] += terms[key].sum().item()
         if k:
-            sums["log_lik"] += model.log_likelihood(x, k).sum().item()
+            sums["log_lik"] += model.marginal_log_likelihood(x, k).sum().item()
         means.append(model.posterior(x).mean)
     n = len(split)
     out = {key: v / n for key, v in sums.items()}

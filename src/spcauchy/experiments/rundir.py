@@ -12,7 +12,8 @@ from typing import Any
 from .config import Config, ConfigError
 
 
-def _json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object written beside a run (corrupt or not an object: ConfigError)."""
     try:
         value = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -27,7 +28,7 @@ def read_config(run: str | Path) -> Config:
     path = Path(run) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run} holds no run (config.json missing)")
-    return Config.from_dict(_json(path))
+    return Config.from_dict(read_json(path))
 
 
 def read_history(run: str | Path) -> list[dict[str, float]]:
@@ -50,4 +51,4 @@ def read_history(run: str | Path) -> list[dict[str, float]]:
 def read_test_metrics(run: str | Path) -> dict[str, Any]:
     """``test_metrics.json`` ({} if the run was not evaluated)."""
     path = Path(run) / "test_metrics.json"
-    return _json(path) if path.exists() else {}
+    return read_json(path) if path.exists() else {}

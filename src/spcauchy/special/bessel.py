@@ -178,27 +178,3 @@ def bessel_ratio_derivative(nu: float, kappa: Tensor, terms: BesselTerms | None 
             terms = bessel_terms(nu, kappa.detach(), second=True)
     return with_derivative(kappa, _dratio(nu, kappa, terms), terms.d2ratio,
                            name="Bessel ratio derivative A_ν'(κ)")
-
-
-def log_iv(nu: float, kappa: Tensor) -> Tensor:
-    """log I_ν(κ) for ``kappa`` ≥ 0 (any shape, float32/float64, any device), differentiable in κ
-    three times.
-
-    Relative error ≤ 1e-10 in float64 (≤ 1e-4 in float32) for ν ∈ [0, 5000], κ ∈ [0, 10⁸]
-    (tests/test_bessel.py); log I_ν(0) = -inf for ν > 0.
-    """
-    if not torch.is_tensor(kappa) or not kappa.is_floating_point():
-        raise ValueError("kappa must be a floating-point tensor")
-    with torch.no_grad():
-        k = kappa.detach()
-        t = bessel_terms(nu, k)
-        # log I_ν = L + ν log(κ/2) - lgamma(ν+1); ν log(κ/2) is 0 (not NaN) for ν = 0, κ = 0
-        shift = nu * torch.log(k / 2) if nu > 0 else torch.zeros_like(k)
-        value = t.log_f + shift - math.lgamma(nu + 1)
-        deriv = t.ratio + nu / k if nu > 0 else t.ratio  # d/dκ log I_ν = A_ν + ν/κ
-
-    def higher(k: Tensor) -> Tensor:
-        a = bessel_ratio(nu, k, t)
-        return a + nu / k if nu > 0 else a
-
-    return with_derivative(kappa, value, deriv, higher, name="log_iv")

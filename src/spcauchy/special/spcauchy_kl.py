@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .autograd import with_derivative
+from .checks import check_dim
 from .spcauchy_moments import log_moments
 
 _X_LEFT, _X_RIGHT, _CELLS_PER_UNIT, _DEGREE = -20.0, 40.0, 64, 5
@@ -36,15 +37,28 @@ _S_MAX = (_X_RIGHT - _X_LEFT) * _CELLS_PER_UNIT - 2.0**-6
 _X_MAX = _X_LEFT + _S_MAX / _CELLS_PER_UNIT
 
 
+T = TypeVar("T")
+
+
+def one_of(rho: T | None, rho_logit: T | None, owner: str = "") -> tuple[T, bool]:
+    """The concentration as given, (ρ or its logit, is_logit), for exactly one of the two.
+
+    Both stay possible inputs rather than one canonical parameter: ρ → logit → ρ costs an ulp
+    of ρ, and the logit keeps 1 - ρ exact near ρ = 1; every consumer branches on ``is_logit``.
+    """
+    if (rho is None) == (rho_logit is None):
+        raise ValueError(f"{owner + ': ' if owner else ''}pass exactly one of rho or rho_logit")
+    return (rho_logit, True) if rho_logit is not None else (rho, False)  # type: ignore[return-value]
+
+
 def rho_parts(rho: Tensor | None, rho_logit: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """(ρ, 1-ρ, log(1-ρ)) from exactly one of ρ or its logit, without cancellation."""
-    if (rho is None) == (rho_logit is None):
-        raise ValueError("pass exactly one of rho or rho_logit")
-    if rho_logit is not None:
+    x, is_logit = one_of(rho, rho_logit)
+    if is_logit:
         # logsigmoid, not -softplus: softplus is linear above its threshold (20), off by e^-20.
-        return torch.sigmoid(rho_logit), torch.sigmoid(-rho_logit), F.logsigmoid(-rho_logit)
+        return torch.sigmoid(x), torch.sigmoid(-x), F.logsigmoid(-x)
     # 1 - ρ is exact for ρ ≥ 1/2 (Sterbenz) and well conditioned below.
-    return rho, 1 - rho, torch.log1p(-rho)
+    return x, 1 - x, torch.log1p(-x)
 
 
 def log1m_square(rho: Tensor, log_rho_bar: Tensor) -> Tensor:
@@ -202,12 +216,8 @@ def kl_uniform(dim: int, rho: Tensor | None = None, *, rho_logit: Tensor | None 
         Tensor of shape (...), differentiable w.r.t. the given parameter, with relative error at
         the level of the dtype's epsilon (tests/test_kl_reference.py).
     """
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-        raise ValueError(f"dim must be an integer ≥ 2 (the ambient dimension), got {dim!r}")
-    if (rho is None) == (rho_logit is None):
-        raise ValueError("pass exactly one of rho or rho_logit")
-    param = rho_logit if rho_logit is not None else rho
+    check_dim(dim)
+    param, is_logit = one_of(rho, rho_logit)
     if not torch.is_tensor(param) or not param.is_floating_point():
-        name = "rho_logit" if rho_logit is not None else "rho"
-        raise ValueError(f"{name} must be a floating-point tensor")
-    return _KLUniform.apply(param, dim, rho_logit is not None)
+        raise ValueError(f"{'rho_logit' if is_logit else 'rho'} must be a floating-point tensor")
+    return _KLUniform.apply(param, dim, is_logit)

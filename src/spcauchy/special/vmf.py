@@ -24,11 +24,7 @@ from .bessel import (
     bessel_terms,
     over_kappa,
 )
-
-
-def check_dim(dim: int) -> None:
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-        raise ValueError(f"dim must be an integer ≥ 2 (the ambient dimension), got {dim!r}")
+from .checks import check_dim
 
 
 def vmf_terms(dim: int, kappa: Tensor, *, second: bool = False) -> BesselTerms:
@@ -62,7 +58,7 @@ def ratio_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
     return bessel_ratio(dim / 2 - 1, kappa, terms)
 
 
-def axial_variances(dim: int, kappa: Tensor) -> tuple[Tensor, Tensor]:
+def variance_parts(dim: int, kappa: Tensor) -> tuple[Tensor, Tensor]:
     """(Var μᵀx, E[1-(μᵀx)²]/(p-1)) = (A', A/κ) (→ 1/p at κ = 0), differentiable in ``kappa``.
 
     Their derivatives are A'' and, from the Riccati equation A' = 1 - A² - (p-1)A/κ,
@@ -76,8 +72,3 @@ def axial_variances(dim: int, kappa: Tensor) -> tuple[Tensor, Tensor]:
         d_transverse = -(2 * terms.ratio * var_axis + terms.d2ratio) / (dim - 1)
     return var_axis, with_derivative(kappa, transverse, d_transverse,
                                      name="vMF transverse variance")
-
-
-def vmf_kl_uniform(dim: int, kappa: Tensor) -> Tensor:
-    """KL(vMF(μ, κ) ‖ Uniform(S^{dim-1})), shape of ``kappa`` (≥ 0), differentiable in κ."""
-    return kl_from_terms(dim, kappa, vmf_terms(dim, kappa))

@@ -9,13 +9,9 @@ molecule) and split into tokens by a regular expression.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-
-from ..files import write_atomic
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # ids 0..3 in every vocabulary
@@ -166,18 +162,3 @@ class Tokenizer:
         """Rows of ids (e.g. a (B, L) tensor from ``SmilesVAE.generate``) -> B SMILES strings."""
         rows = ids.tolist() if hasattr(ids, "tolist") else ids
         return [self.decode(r) for r in rows]
-
-    def to_dict(self) -> dict:
-        return {"representation": self.representation, "tokens": self.itos[len(SPECIAL_TOKENS):]}
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the vocabulary as JSON atomically (temp file in the same folder, then rename)."""
-        write_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Tokenizer:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-        if not isinstance(d, dict) or not isinstance(d.get("tokens"), list):
-            raise ValueError(f"path {str(path)!r} is not a saved tokenizer vocabulary")
-        return cls(d["tokens"], d.get("representation", "smiles"))

@@ -126,7 +126,7 @@ class SmilesVAE(VAE):
         out, _ = self.decoder_rnn(self._step_inputs(z, inputs), self._initial_state(z))
         return self.to_logits(out)
 
-    def log_lik(self, x: Tensor, z: Tensor) -> Tensor:
+    def decoder_log_prob(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x|z) per sequence (teacher forcing): x (B, T) tokens, z (m, B, D) -> (m, B)."""
         m, b = z.shape[:2]
         tokens = x.repeat(m, 1)

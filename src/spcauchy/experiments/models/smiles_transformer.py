@@ -180,7 +180,7 @@ class TransformerSmilesVAE(VAE):
             x = layer(x)
         return self.to_logits(x)
 
-    def log_lik(self, x: Tensor, z: Tensor) -> Tensor:
+    def decoder_log_prob(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x|z) = Σ over non-pad positions (``<bos>`` included) of log softmax:
         x (B, T ≤ seq_len) tokens, z (m, B, D) -> (m, B)."""
         m, b = z.shape[:2]

@@ -34,9 +34,10 @@ def full_precision(t: Tensor) -> Tensor:
 class VAE(nn.Module):
     """The ELBO machinery every model shares; a subclass provides the networks.
 
-    Subclasses implement ``encode(x) -> h`` (B, n_params(d)) and ``log_lik(x, z) -> (m, B)`` for
-    z of shape (m, B, D), running their networks under ``self.autocast(x)``. The posterior is
-    built here and only here, from ``HEADS[head][family]``.
+    Subclasses implement ``encode(x) -> h`` (B, n_params(d)) and
+    ``decoder_log_prob(x, z) -> (m, B)`` (log p(x|z)) for z of shape (m, B, D), running their
+    networks under ``self.autocast(x)``. The posterior is built here and only here, from
+    ``HEADS[head][family]``.
 
     ``precision="bf16"``: encoder and decoder run under bfloat16 autocast; the latent layer, the
     KL and the likelihood stay in float32 (``h`` is cast back before the posterior is built).
@@ -63,7 +64,7 @@ class VAE(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def log_lik(self, x: Tensor, z: Tensor) -> Tensor:
+    def decoder_log_prob(self, x: Tensor, z: Tensor) -> Tensor:
         raise NotImplementedError
 
     def _params(self, x: Tensor) -> Tensor:
@@ -82,18 +83,20 @@ class VAE(nn.Module):
         """Per-example ELBO terms (B,) from one posterior sample."""
         h = self._params(x)
         z, kl = self.latent.sample_and_kl(h, self.d, self.prior(h))
-        return elbo_terms(z, kl, lambda z: self.log_lik(x, z))
+        return elbo_terms(z, kl, lambda z: self.decoder_log_prob(x, z))
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         means = {k: v.mean() for k, v in self.terms(batch["x"]).items()}
         means["loss"] = -means["elbo"]
         return means
 
-    def log_likelihood(self, x: Tensor, k: int, chunk: int = 100) -> Tensor:
-        """Importance-sampled log p(x), shape (B,)."""
+    def marginal_log_likelihood(self, x: Tensor, k: int, chunk: int = 100) -> Tensor:
+        """Importance-sampled log p(x) with ``k`` draws from q(z|x), shape (B,) (the decoder's
+        log p(x|z) is ``decoder_log_prob``)."""
         h = self._params(x)
         q = self.latent.posterior(h, self.d)
-        return importance_log_likelihood(q, self.prior(h), lambda z: self.log_lik(x, z), k, chunk)
+        return importance_log_likelihood(q, self.prior(h), lambda z: self.decoder_log_prob(x, z),
+                                         k, chunk)
 
 
 class BernoulliVAE(VAE):
@@ -126,7 +129,7 @@ class BernoulliVAE(VAE):
             flat = self.decoder(z.reshape(-1, z.shape[-1]))
         return full_precision(flat).reshape(*z.shape[:-1], *event_shape)
 
-    def log_lik(self, x: Tensor, z: Tensor) -> Tensor:
+    def decoder_log_prob(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x|z) for x (B, *event), z (m, B, D) → (m, B)."""
         logits = self.logits(z, x.shape[1:])
         bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")

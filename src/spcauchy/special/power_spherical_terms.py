@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .autograd import with_derivative
+from .checks import check_dim
 from .gamma_ratio import log_gamma_ratio, log_gamma_ratio3
 
 _SERIES_TERMS = 56  # 2^-56 < 1e-16
@@ -38,8 +39,7 @@ def _kl_series(beta: float, dtype: torch.dtype, device: torch.device) -> Tensor:
 
 
 def ps_beta(dim: int) -> float:
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-        raise ValueError(f"dim must be an integer ≥ 2 (the ambient dimension), got {dim!r}")
+    check_dim(dim)
     return (dim - 1) / 2
 
 

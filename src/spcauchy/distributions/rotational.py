@@ -1,6 +1,6 @@
 """Shared pieces of the rotationally symmetric distributions (spCauchy, vMF, Power Spherical).
 
-Both are determined by the law of s = 1 - μᵀx ∈ [0, 2]; given s, x is uniform on the circle of
+Each is determined by the law of s = 1 - μᵀx ∈ [0, 2]; given s, x is uniform on the circle of
 directions with μᵀx = 1 - s.
 """
 
@@ -17,7 +17,7 @@ from .constraints import finite_nonnegative, unit_sphere
 from .uniform import log_sphere_area
 
 
-class AxialDistribution(Distribution):
+class RotationallySymmetric(Distribution):
     """Base of the distributions on S^{p-1} that are rotationally symmetric about ``loc``.
 
     Subclasses set ``loc`` and their concentration parameter(s) (named in ``_params``, stored in
@@ -33,7 +33,7 @@ class AxialDistribution(Distribution):
         """Ambient dimension p."""
         return self.event_shape[0]
 
-    def expand(self, batch_shape: _size, _instance=None) -> AxialDistribution:
+    def expand(self, batch_shape: _size, _instance=None) -> RotationallySymmetric:
         new = self._get_checked_instance(type(self), _instance)
         batch_shape = torch.Size(batch_shape)
         new.loc = self.loc.expand(*batch_shape, self.dim)
@@ -65,9 +65,10 @@ class AxialDistribution(Distribution):
         return self.mean_resultant_length.unsqueeze(-1) * self.loc
 
 
-class ConcentrationDistribution(AxialDistribution):
-    """An axial family with parameters ``loc`` (unit vectors, (..., p)) and ``concentration``
-    (finite κ ≥ 0, shape (...) broadcast with loc[..., 0]); κ = 0 is the uniform distribution."""
+class ConcentrationDistribution(RotationallySymmetric):
+    """A rotationally symmetric family with parameters ``loc`` (unit vectors, (..., p)) and
+    ``concentration`` (finite κ ≥ 0, shape (...) broadcast with loc[..., 0]); κ = 0 is the
+    uniform distribution."""
 
     arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {
         "loc": unit_sphere,
@@ -137,7 +138,7 @@ def log_sq_distance(diff: Tensor) -> Tensor:
     return torch.where(positive.squeeze(-1), 2 * torch.log(m.squeeze(-1)) + log_scaled, -torch.inf)
 
 
-def axial_variance(loc: Tensor, var_axis: Tensor, var_transverse: Tensor) -> Tensor:
+def rotational_variance(loc: Tensor, var_axis: Tensor, var_transverse: Tensor) -> Tensor:
     """Diagonal of Cov[x] = a μμᵀ + b(I - μμᵀ) with a = Var μᵀx, b = E[1-(μᵀx)²]/(p-1)."""
     mu2 = loc.square()
     return var_axis.unsqueeze(-1) * mu2 + var_transverse.unsqueeze(-1) * (1 - mu2)
