@@ -24,12 +24,12 @@ from pathlib import Path
 import torch
 
 from ..latents import LATENTS
-from .config import Config, ConfigError
+from .config import Config, ConfigError, check_same_run
 from .evaluate import evaluate_run
 from .files import LockedError, locked, write_atomic
 from .published import side_by_side, summary_table
 from .rundir import read_config, read_history, read_json, read_test_metrics
-from .train import NonFiniteLossError, check_same_run, train
+from .train import NonFiniteLossError, train
 
 COLUMNS = ("family", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik", "elbo",
            "recon", "kl", "active_units", "k", "n", "train_minutes", "failed")

@@ -41,9 +41,11 @@ class Config:
     vocab: list[str] = field(default_factory=list)  # smiles: tokens; empty = from training set
     # model
     model: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [256, 128])
+    hidden: list[int] = field(default_factory=lambda: [256, 128])  # the model's widths: mlp
+    #                              encoder layers | cnn channels [c1, c2, c3] | gru one width per
+    #                              layer | transformer [feed-forward width]
     family: str = "spcauchy"
-    head: str = "softplus"       # encoder output → posterior parameters (vae.latents.HEADS)
+    head: str = "softplus"       # encoder output → posterior parameters (spcauchy.latents.HEADS)
     latent_dim: int = 10         # manifold dimension d (vectors of length d+1 on spheres)
     embed_dim: int = 64          # smiles: token embedding size
     word_dropout: float = 0.0    # smiles: decoder input tokens replaced by <unk> in training
@@ -80,7 +82,7 @@ class Config:
     eval_limit: int = 0          # evaluate on the first n test examples (0 = all)
     samples: int = 10000         # smiles: molecules drawn from the prior for the metric table
     temperature: float = 1.0     # smiles: sampling temperature (0 = greedy)
-    molecule_metrics: str = "default"  # smiles: per-run metrics (molecules.RUN_PROTOCOLS):
+    molecule_metrics: str = "default"  # smiles: per-run metrics (datasets.smiles.RUN_PROTOCOLS):
     #                              default | sc-vae (the spCauchy paper's reconstruction and
     #                              interpolation protocol)
 
@@ -118,6 +120,12 @@ RANGES: dict[str, tuple[Any, str]] = {
 }
 # Fields the data fills in when a config leaves them empty (saved with the run).
 DATA_FIELDS = {"vocab"}
+# Fields that determine a dataset's splits (runs that agree on them share one loaded dataset).
+DATA_KEYS = ("dataset", "data_path", "binarize", "holdout", "train_limit", "val_limit", "source",
+             "max_len", "representation", "vocab", "eval_limit")
+# Fields that may change between an interrupted run and its resumption.
+RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "eval_model", "samples",
+             "temperature", "molecule_metrics"}
 # Fields with a fixed set of values (registries elsewhere check their own names).
 CHOICES = {"holdout": ("validation", "test"), "monitor": ("objective", "recon"),
            "precision": ("fp32", "bf16"), "eval_model": ("best", "last"),
@@ -219,3 +227,15 @@ def load(name_or_path: str = "mnist-mlp", overrides: list[str] | None = None, *,
     if isinstance(d, int) and d in per_dim:
         cfg = apply(cfg, per_dim[d], source=f"{name_or_path} by_dim.{d}")
     return apply(cfg, pairs, source="--set")
+
+
+def check_same_run(saved: dict[str, Any], cfg: Config, what: str = "cannot resume") -> None:
+    """``cfg`` describes the run a saved config belongs to (up to the ``RESUMABLE`` fields, and
+    data-filled fields that ``cfg`` leaves empty); else a ConfigError naming what differs."""
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{what}: the saved config is not a table")
+    saved = Config.from_dict(saved).to_dict()  # fields added since then take their defaults
+    changed = [f"{k} ({saved.get(k)!r} there, {v!r} here)" for k, v in cfg.to_dict().items()
+               if k not in RESUMABLE and saved.get(k) != v and not (k in DATA_FIELDS and not v)]
+    if changed:
+        raise ConfigError(f"{what}: config differs from the saved run in " + ", ".join(changed))

@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint
 from .annealing import epoch_kl_weight, kl_weight
-from .config import DATA_FIELDS, Config, ConfigError, apply
+from .config import Config, ConfigError, apply, check_same_run
 from .data.split import DataBundle, Examples
 from .datasets import DATASETS, build_model, load_data
 from .distributed import Context, all_sum, gather_objects, setup
@@ -37,9 +37,6 @@ from .progress import progress
 
 TERMS = ("loss", "recon", "kl", "elbo")
 CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "state", "rng")
-# Config fields that may change between an interrupted run and its resumption.
-RESUMABLE = {"epochs", "early_stop", "progress", "device", "eval_k", "eval_model", "samples",
-             "temperature", "molecule_metrics"}
 
 OPTIMIZERS: dict[str, Callable[[Any, Config], torch.optim.Optimizer]] = {
     "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
@@ -150,18 +147,6 @@ def _write_csv(history: list[dict[str, float]], path: Path) -> None:
     writer.writeheader()
     writer.writerows(history)
     write_atomic(path, text.getvalue())
-
-
-def check_same_run(saved: dict[str, Any], cfg: Config, what: str = "cannot resume") -> None:
-    """``cfg`` describes the run a saved config belongs to (up to the ``RESUMABLE`` fields, and
-    data-filled fields that ``cfg`` leaves empty); else a ConfigError naming what differs."""
-    if not isinstance(saved, dict):
-        raise ConfigError(f"{what}: the saved config is not a table")
-    saved = Config.from_dict(saved).to_dict()  # fields added since then take their defaults
-    changed = [f"{k} ({saved.get(k)!r} there, {v!r} here)" for k, v in cfg.to_dict().items()
-               if k not in RESUMABLE and saved.get(k) != v and not (k in DATA_FIELDS and not v)]
-    if changed:
-        raise ConfigError(f"{what}: config differs from the saved run in " + ", ".join(changed))
 
 
 class RunInUseError(ConfigError):

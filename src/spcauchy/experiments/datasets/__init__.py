@@ -15,7 +15,7 @@ from torch import nn
 
 from ...latents import HEADS, LATENTS
 from .. import checkpoint
-from ..config import Config, ConfigError
+from ..config import DATA_KEYS, Config, ConfigError
 from ..data.split import DataBundle
 from .base import Dataset, Run
 
@@ -48,11 +48,6 @@ def build_model(cfg: Config) -> nn.Module:
     return models[cfg.model](cfg)
 
 
-# Config fields that determine a dataset's splits (a superset of each dataset's ``same_data``).
-_DATA_KEYS = ("dataset", "data_path", "binarize", "holdout", "train_limit", "val_limit", "source",
-              "max_len", "representation", "vocab", "eval_limit")
-
-
 def load_run(run_dir: str | Path, device: str = "cpu",
              shared: dict[tuple, DataBundle] | None = None) -> Run:
     """A finished (or interrupted) run: the best-validation model, or the final one if the config
@@ -75,7 +70,7 @@ def load_run(run_dir: str | Path, device: str = "cpu",
     checkpoint.load_weights(model, ck["model"], path)
     if shared is None:
         return Run(Path(run_dir), cfg, model.eval(), lambda: load_data(cfg))
-    key = tuple(str(getattr(cfg, k)) for k in _DATA_KEYS)
+    key = tuple(str(getattr(cfg, k)) for k in DATA_KEYS)
     return Run(Path(run_dir), cfg, model.eval(),
                lambda: shared[key] if key in shared else shared.setdefault(key, load_data(cfg)))
 
