@@ -7,6 +7,7 @@ import warnings
 from .distributions import (
     HypersphericalUniform,
     PowerSpherical,
+    SphereProduct,
     SphericalCauchy,
     SphericalMixture,
     VonMisesFisher,
@@ -22,6 +23,7 @@ __all__ = [
     "HypersphericalUniform",
     "LatentFamily",
     "PowerSpherical",
+    "SphereProduct",
     "SphericalCauchy",
     "SphericalMixture",
     "VonMisesFisher",

@@ -40,3 +40,21 @@ class _FiniteNonnegative(constraints.Constraint):
 
 
 finite_nonnegative = _FiniteNonnegative()
+
+
+class _SphereProduct(constraints.Constraint):
+    """Vectors (..., m·p) whose m consecutive blocks of length p are unit vectors."""
+
+    event_dim = 1
+
+    def __init__(self, p: int):
+        self.p = p
+        super().__init__()
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        if value.shape[-1] % self.p:
+            return torch.zeros(value.shape[:-1], dtype=torch.bool, device=value.device)
+        return unit_sphere.check(value.unflatten(-1, (-1, self.p))).all(-1)
+
+
+sphere_product = _SphereProduct

@@ -46,7 +46,10 @@ class Config:
     #                              layer | transformer [feed-forward width]
     family: str = "spcauchy"
     head: str = "softplus"       # encoder output → posterior parameters (spcauchy.latents.HEADS)
-    latent_dim: int = 10         # manifold dimension d (vectors of length d+1 on spheres)
+    latent_dim: int = 10         # manifold dimension d (vectors of length d+1 on spheres; with
+    #                              factors = m: the total m·k of m spheres S^k, vectors m(k+1))
+    factors: int = 1             # spherical families: a product of this many spheres, each with
+    #                              its own direction and concentration
     embed_dim: int = 64          # smiles: token embedding size
     word_dropout: float = 0.0    # smiles: decoder input tokens replaced by <unk> in training
     layers: int = 4              # transformer: encoder and decoder layers
@@ -109,8 +112,8 @@ def _in_unit(closed: bool) -> tuple[Any, str]:
 
 # Numeric fields and the values they may take (checked wherever a config is built).
 RANGES: dict[str, tuple[Any, str]] = {
-    **{k: _at_least(1) for k in ("latent_dim", "epochs", "batch_size", "max_len", "embed_dim",
-                                 "kl_warmup", "layers", "heads")},
+    **{k: _at_least(1) for k in ("latent_dim", "factors", "epochs", "batch_size", "max_len",
+                                 "embed_dim", "kl_warmup", "layers", "heads")},
     **{k: _at_least(0) for k in ("train_limit", "lr", "lr_warmup", "weight_decay", "grad_clip",
                                  "plateau_patience", "early_stop", "seed", "eval_k",
                                  "eval_limit", "samples", "temperature", "kl_start", "kl_end",

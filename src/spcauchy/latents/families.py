@@ -17,7 +17,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
-from ..distributions import HypersphericalUniform, PowerSpherical, SphericalCauchy, VonMisesFisher
+from ..distributions import (
+    HypersphericalUniform,
+    PowerSpherical,
+    SphereProduct,
+    SphericalCauchy,
+    VonMisesFisher,
+)
 from .fused import spcauchy_latent
 
 # Lower bound on Gaussian posterior scales: keeps log q finite for a collapsed coordinate.
@@ -164,6 +170,69 @@ class PowerSphericalLatent(_ConcentrationLatent):
         return PowerSpherical(self.direction(h, d), self.concentration(h, d), validate_args=False)
 
 
+class ProductLatent:
+    """q = independent ``base`` posteriors on m spheres S^k, z = (z_1, …, z_m) ∈ R^{m(k+1)}
+    (``SphereProduct``); prior: the product of uniforms. ``d`` is the total manifold dimension
+    m·k. Encoder outputs are m consecutive blocks of ``base.n_params(k)`` (direction, then
+    concentration); every factor has its own concentration."""
+
+    spherical = True
+
+    def __init__(self, base: SphericalLatent, factors: int):
+        if not base.spherical:
+            raise ValueError(f"factors need a spherical family, got {base.name!r}")
+        self.base, self.factors = base, factors
+        self.name = base.name
+
+    def factor_dim(self, d: int) -> int:
+        """k = d / m, the manifold dimension of each factor (≥ 1)."""
+        if d % self.factors or d < self.factors:
+            raise ValueError(f"latent_dim {d} is not a multiple ≥ 1 of factors = {self.factors}")
+        return d // self.factors
+
+    def n_params(self, d: int) -> int:
+        return self.factors * self.base.n_params(self.factor_dim(d))
+
+    def ambient(self, d: int) -> int:
+        return self.factors * self.base.ambient(self.factor_dim(d))
+
+    def _blocks(self, h: Tensor, d: int) -> tuple[Tensor, int]:
+        return h.unflatten(-1, (self.factors, -1)), self.factor_dim(d)
+
+    def posterior(self, h: Tensor, d: int) -> Distribution:
+        blocks, k = self._blocks(h, d)
+        return SphereProduct(self.base.posterior(blocks, k), validate_args=False)
+
+    def prior(self, d: int, like: Tensor) -> Distribution:
+        k = self.factor_dim(d)
+        uniform = HypersphericalUniform(k + 1, batch_shape=(self.factors,), dtype=like.dtype,
+                                        device=like.device)
+        return SphereProduct(uniform, validate_args=False)
+
+    def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]:
+        # the base's draw on the factor axis (the fused spCauchy layer: one node for all
+        # factors), flattened; KL(q ‖ ∏ uniform) is the sum of the factors' KLs
+        blocks, k = self._blocks(h, d)
+        z, kl = self.base.sample_and_kl(blocks, k, prior.base)
+        return z.flatten(-2), kl.sum(-1)
+
+    def path(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+        """Great circles in every factor between a, b (m(k+1),) at times t (T,) → (T, m(k+1))."""
+        a, b = a.unflatten(-1, (self.factors, -1)), b.unflatten(-1, (self.factors, -1))
+        omega = torch.arccos((a * b).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+        t = t.view(-1, 1, 1)
+        path = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+        return path.flatten(-2)
+
+    def init_head(self, layer: nn.Linear, d: int) -> None:
+        """The base's initial concentration bias in every factor's block."""
+        k = self.factor_dim(d)
+        if self.base.bias is not None:
+            with torch.no_grad():
+                blocks = layer.bias.view(self.factors, -1)  # type: ignore[union-attr]
+                blocks[:, self.base.ambient(k):].fill_(self.base.bias)
+
+
 def _registry(*families: LatentFamily) -> dict[str, LatentFamily]:
     return {f.name: f for f in families}
 
@@ -181,3 +250,16 @@ HEADS: dict[str, dict[str, LatentFamily]] = {
                         PowerSphericalLatent(offset=0.0, bias=0.0)),
 }
 LATENTS: dict[str, LatentFamily] = HEADS["softplus"]
+
+
+def latent_family(family: str, head: str = "softplus", factors: int = 1) -> LatentFamily:
+    """The latent family a model uses: ``HEADS[head][family]``, or with ``factors`` = m > 1 the
+    product of m spheres of that (spherical) family; unknown names raise ValueError."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose from {', '.join(HEADS)}")
+    if family not in HEADS[head]:
+        raise ValueError(f"unknown family {family!r}; choose from {', '.join(HEADS[head])}")
+    if factors < 1:
+        raise ValueError(f"factors must be ≥ 1, got {factors}")
+    base = HEADS[head][family]
+    return base if factors == 1 else ProductLatent(base, factors)  # type: ignore[arg-type]

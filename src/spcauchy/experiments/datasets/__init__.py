@@ -13,7 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ...latents import HEADS, LATENTS
+from ...latents import HEADS, LATENTS, latent_family
 from .. import checkpoint
 from ..config import DATA_KEYS, Config, ConfigError
 from ..data.split import DataBundle
@@ -41,6 +41,10 @@ def build_model(cfg: Config) -> nn.Module:
         if getattr(cfg, field) not in names:
             raise ConfigError(f"unknown {field} {getattr(cfg, field)!r}; choose from "
                               f"{', '.join(names)}")
+    try:
+        latent_family(cfg.family, cfg.head, cfg.factors).n_params(cfg.latent_dim)
+    except ValueError as err:  # e.g. factors for a Gaussian, or d not a multiple of factors
+        raise ConfigError(str(err)) from None
     models = dataset(cfg).models
     if cfg.model not in models:
         raise ConfigError(f"unknown model {cfg.model!r} for dataset {cfg.dataset}; choose from "

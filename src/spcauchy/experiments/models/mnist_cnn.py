@@ -10,13 +10,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...latents import LATENTS
+from ...latents import latent_family
 from ..config import Config, ConfigError
 from .vae import BernoulliVAE
 
 
 def cnn_vae(cfg: Config) -> BernoulliVAE:
-    fam, d = LATENTS[cfg.family], cfg.latent_dim
+    fam, d = latent_family(cfg.family, cfg.head, cfg.factors), cfg.latent_dim
     if len(cfg.hidden) != 3:
         raise ConfigError(f"model cnn needs hidden = [c1, c2, c3] channels, got {cfg.hidden}")
     c1, c2, c3 = cfg.hidden
@@ -37,5 +37,6 @@ def cnn_vae(cfg: Config) -> BernoulliVAE:
     )
     # channels-last convolution weights (activations follow them): ~1.2× faster steps on CPU
     # (oneDNN) and the tensor-core layout on GPUs; the function computed is the same
-    vae = BernoulliVAE(encoder, decoder, cfg.family, d, head=cfg.head, precision=cfg.precision)
+    vae = BernoulliVAE(encoder, decoder, cfg.family, d, head=cfg.head, precision=cfg.precision,
+                       factors=cfg.factors)
     return vae.to(memory_format=torch.channels_last)

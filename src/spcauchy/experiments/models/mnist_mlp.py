@@ -7,7 +7,7 @@ import itertools
 
 from torch import nn
 
-from ...latents import LATENTS
+from ...latents import latent_family
 from ..config import Config
 from .vae import BernoulliVAE
 
@@ -24,7 +24,8 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 def mlp_vae(cfg: Config) -> BernoulliVAE:
-    fam, d = LATENTS[cfg.family], cfg.latent_dim
+    fam, d = latent_family(cfg.family, cfg.head, cfg.factors), cfg.latent_dim
     encoder = _mlp([PIXELS, *cfg.hidden, fam.n_params(d)])
     decoder = _mlp([fam.ambient(d), *reversed(cfg.hidden), PIXELS])
-    return BernoulliVAE(encoder, decoder, cfg.family, d, head=cfg.head, precision=cfg.precision)
+    return BernoulliVAE(encoder, decoder, cfg.family, d, head=cfg.head, precision=cfg.precision,
+                       factors=cfg.factors)

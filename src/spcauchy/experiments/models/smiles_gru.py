@@ -64,8 +64,9 @@ class SmilesVAE(VAE):
         word_dropout: float = 0.0,
         head: str = "softplus",
         precision: str = "fp32",
+        factors: int = 1,
     ) -> None:
-        super().__init__(family, latent_dim, head=head, precision=precision)
+        super().__init__(family, latent_dim, head=head, precision=precision, factors=factors)
         n_params, z_dim = self.latent.n_params(latent_dim), self.latent.ambient(latent_dim)
         check_sizes(vocab_size=vocab_size, latent_dim=latent_dim, embed_dim=embed_dim,
                     hidden_dim=hidden_dim, num_layers=num_layers)
@@ -183,4 +184,5 @@ def gru_vae(cfg: Config) -> SmilesVAE:
     return SmilesVAE(len(tok), cfg.family, cfg.latent_dim, pad_id=tok.pad_id, bos_id=tok.bos_id,
                      eos_id=tok.eos_id, unk_id=tok.unk_id, embed_dim=cfg.embed_dim,
                      hidden_dim=cfg.hidden[0], num_layers=len(cfg.hidden),
-                     word_dropout=cfg.word_dropout, head=cfg.head, precision=cfg.precision)
+                     word_dropout=cfg.word_dropout, head=cfg.head, precision=cfg.precision,
+                     factors=cfg.factors)

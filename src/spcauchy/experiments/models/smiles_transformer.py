@@ -120,8 +120,9 @@ class TransformerSmilesVAE(VAE):
         dropout: float = 0.1,
         head: str = "softplus",
         precision: str = "fp32",
+        factors: int = 1,
     ) -> None:
-        super().__init__(family, latent_dim, head=head, precision=precision)
+        super().__init__(family, latent_dim, head=head, precision=precision, factors=factors)
         check_sizes(vocab_size=vocab_size, seq_len=seq_len, d_model=d_model, n_heads=n_heads,
                     n_layers=n_layers, hidden=hidden)
         if d_model % n_heads or d_model % 2:
@@ -239,4 +240,4 @@ def transformer_vae(cfg: Config) -> TransformerSmilesVAE:
                                 pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id,
                                 d_model=cfg.embed_dim, n_heads=cfg.heads, n_layers=cfg.layers,
                                 hidden=cfg.hidden[0], dropout=cfg.dropout, head=cfg.head,
-                                precision=cfg.precision)
+                                precision=cfg.precision, factors=cfg.factors)

@@ -7,12 +7,14 @@ says how to encode x and how to score x given z.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from ...latents.families import HEADS
+from ...latents import latent_family
 from .objectives import elbo_terms, importance_log_likelihood
 
 # config ``precision`` → autocast dtype of the networks (None: no autocast)
@@ -37,23 +39,19 @@ class VAE(nn.Module):
     Subclasses implement ``encode(x) -> h`` (B, n_params(d)) and
     ``decoder_log_prob(x, z) -> (m, B)`` (log p(x|z)) for z of shape (m, B, D), running their
     networks under ``self.autocast(x)``. The posterior is built here and only here, from
-    ``HEADS[head][family]``.
+    ``latent_family(family, head, factors)``.
 
     ``precision="bf16"``: encoder and decoder run under bfloat16 autocast; the latent layer, the
     KL and the likelihood stay in float32 (``h`` is cast back before the posterior is built).
     """
 
     def __init__(self, family: str, latent_dim: int, *, head: str = "softplus",
-                 precision: str = "fp32"):
+                 precision: str = "fp32", factors: int = 1):
         super().__init__()
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
-        if family not in HEADS[head]:
-            raise ValueError(f"family must be one of {', '.join(HEADS[head])}, got {family!r}")
+        self.latent, self.d = latent_family(family, head, factors), latent_dim
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
                              f"got {precision!r}")
-        self.latent, self.d = HEADS[head][family], latent_dim
         self.amp_dtype = PRECISIONS[precision]
 
     def autocast(self, like: Tensor) -> torch.autocast:
@@ -108,13 +106,13 @@ class BernoulliVAE(VAE):
     Args:
         encoder: x (B, *event) → h (B, n_params(d)).
         decoder: z (N, ambient(d)) → logits (N, *event).
-        family, latent_dim, head, precision: as for :class:`VAE`.
+        family, latent_dim, head, precision, factors: as for :class:`VAE`.
 
     The last layer of ``encoder`` must be an ``nn.Linear``: the family initializes its head.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, family: str, latent_dim: int,
-                 **kwargs: str):
+                 **kwargs: Any):
         super().__init__(family, latent_dim, **kwargs)
         self.encoder, self.decoder = encoder, decoder
         self.latent.init_head(list(encoder.modules())[-1], latent_dim)
