@@ -1,14 +1,16 @@
-"""Products of spheres: the SphereProduct distribution and the product latent family (config
-``factors``), against the single-sphere distributions they are built from."""
+"""Products of spheres and mixed latents: SphereProduct, Concatenated and their latent families
+(config ``factors``, ``family = "<spherical>+normal"`` with ``sphere_dim``), against the
+single distributions they are built from."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.distributions import kl_divergence
+from torch.distributions import Independent, Normal, kl_divergence
 
 from spcauchy import (
+    Concatenated,
     HypersphericalUniform,
     PowerSpherical,
     SphereProduct,
@@ -169,3 +171,98 @@ def test_config_selects_products_and_rejects_bad_ones():
                             (["factors=0"], "factors")):
         with pytest.raises(ConfigError, match=match):
             build_model(load("mnist-mlp", override))
+
+
+# --- mixed latents: S^k × R^n ------------------------------------------------------------------
+
+def test_concatenated_sums_and_concatenates():
+    loc = _locs(3, m=1)[:, 0]
+    sphere = SphericalCauchy(loc, rho=torch.tensor([0.2, 0.5, 0.9], dtype=F64))
+    normal = Independent(Normal(torch.randn(3, 4, dtype=F64), torch.rand(3, 4, dtype=F64) + .1), 1)
+    q = Concatenated([sphere, normal])
+    assert q.batch_shape == (3,) and q.event_shape == (P + 4,)
+    z = q.rsample((5,))
+    a, b = z.split([P, 4], -1)
+    torch.testing.assert_close(q.log_prob(z), sphere.log_prob(a) + normal.log_prob(b))
+    torch.testing.assert_close(q.entropy(), sphere.entropy() + normal.entropy())
+    assert q.mean.shape == q.mode.shape == q.variance.shape == (3, P + 4)
+    prior = Concatenated([HypersphericalUniform(P, dtype=F64),
+                          Independent(Normal(torch.zeros(4, dtype=F64), 1.0), 1)])
+    kl = kl_divergence(q, prior)
+    torch.testing.assert_close(kl, kl_divergence(sphere, prior.parts[0])
+                               + kl_divergence(normal, prior.parts[1]))
+    with pytest.raises(ValueError, match="different parts"):
+        kl_divergence(q, Concatenated([normal, sphere]))
+
+
+@pytest.mark.parametrize("family, extra", [("spcauchy+normal", {}), ("vmf+normal", {"factors": 2}),
+                                           ("power+normal", {})])
+def test_mixed_family_layout_draw_and_kl(family, extra):
+    d, ds = 10, 4
+    fam = latent_family(family, sphere_dim=ds, **extra)
+    assert not fam.spherical
+    assert fam.ambient(d) == fam.sphere.ambient(ds) + (d - ds)
+    h = torch.randn(6, fam.n_params(d), dtype=F64, generator=torch.Generator().manual_seed(7))
+    q, prior = fam.posterior(h, d), fam.prior(d, h)
+    z, kl = fam.sample_and_kl(h, d, prior)
+    assert z.shape == (1, 6, fam.ambient(d)) and kl.shape == (6,)
+    torch.testing.assert_close(kl, kl_divergence(q, prior), rtol=1e-12, atol=1e-12)
+    n = fam.sphere.ambient(ds)
+    path = fam.path(q.mode[0], q.mode[1], torch.linspace(0, 1, 7, dtype=F64))
+    torch.testing.assert_close(path[:, n:], torch.lerp(q.mode[0, n:], q.mode[1, n:],
+                                                      torch.linspace(0, 1, 7, dtype=F64)[:, None]))
+    assert torch.autograd.gradcheck(
+        lambda h: fam.posterior(h, d).log_prob(z[0].detach()), (h.requires_grad_(),))
+
+
+def test_mixed_head_bias_goes_to_the_sphere_block_only():
+    fam = latent_family("spcauchy+normal", head="sc-vae", sphere_dim=3)
+    layer = torch.nn.Linear(4, fam.n_params(8))  # S³ block: 4 + 1, Gaussian block: 2 · 5
+    torch.nn.init.zeros_(layer.bias)
+    fam.init_head(layer, 8)
+    assert torch.equal(layer.bias, torch.tensor([0, 0, 0, 0, 2.0] + [0] * 10))
+
+
+def test_mixed_configs():
+    model = build_model(load("mnist-mlp", ["family=spcauchy+normal", "latent_dim=10",
+                                           "sphere_dim=4"]))
+    x = torch.rand(6, 784).bernoulli()
+    out = model({"x": x})
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and model.posterior(x).mean.shape == (6, 11)
+    for override, match in ((["family=spcauchy+normal"], "sphere_dim"),
+                            (["family=spcauchy+vmf", "sphere_dim=2"], "normal"),
+                            (["family=normal+normal", "sphere_dim=2"], "spherical"),
+                            (["family=spcauchy", "sphere_dim=2"], "mixed")):
+        with pytest.raises(ConfigError, match=match):
+            build_model(load("mnist-mlp", override))
+
+
+@pytest.mark.parametrize("k", [1, 7])
+def test_importance_log_likelihood_is_exact_with_the_true_posterior(k):
+    """z = (z_s, z_n), z_s ~ ∏ U(S²) (4 factors), z_n ~ N(0, I_3); x_s | z ~ ∏ spCauchy(z_j, 0.7),
+    x_n | z ~ N(z_n, I). The spCauchy kernel is symmetric in (x, z), so x_s is uniform and
+    q(z_s | x) = ∏ spCauchy(x_j, 0.7); x_n ~ N(0, 2I) and q(z_n | x) = N(x_n / 2, I / 2). With the
+    true posterior every importance weight equals p(x): the estimate is exact for any k."""
+    from spcauchy.distributions.uniform import log_sphere_area
+    from spcauchy.experiments.models import importance_log_likelihood
+
+    torch.manual_seed(2)
+    xs = SphereProduct(HypersphericalUniform(P, batch_shape=(M,), dtype=F64)).sample((5,))
+    xn = torch.randn(5, 3, dtype=F64) * 2**0.5
+    rho = torch.tensor(0.7, dtype=F64)
+    split = SphereProduct(HypersphericalUniform(P, batch_shape=(M,), dtype=F64)).split
+    q = Concatenated([SphereProduct(SphericalCauchy(split(xs), rho.expand(5, M))),
+                      Independent(Normal(xn / 2, torch.full_like(xn, 0.5**0.5)), 1)])
+    prior = Concatenated([SphereProduct(HypersphericalUniform(P, batch_shape=(M,), dtype=F64)),
+                          Independent(Normal(torch.zeros(3, dtype=F64), 1.0), 1)])
+
+    def log_lik(z):
+        zs, zn = z.split([M * P, 3], -1)
+        like_s = SphereProduct(SphericalCauchy(split(zs), rho.expand(*zs.shape[:-1], M)))
+        return like_s.log_prob(xs) + Independent(Normal(zn, 1.0), 1).log_prob(xn)
+
+    est = importance_log_likelihood(q, prior, log_lik, k)
+    exact = -M * log_sphere_area(P) + Independent(Normal(torch.zeros(3, dtype=F64), 2**0.5),
+                                                  1).log_prob(xn)
+    torch.testing.assert_close(est, exact, rtol=1e-10, atol=1e-10)

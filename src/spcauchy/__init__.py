@@ -5,6 +5,7 @@ spherical Cauchy distribution. Needs torch only; the experiment suite is ``spcau
 import warnings
 
 from .distributions import (
+    Concatenated,
     HypersphericalUniform,
     PowerSpherical,
     SphereProduct,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "HEADS",
     "LATENTS",
+    "Concatenated",
     "HypersphericalUniform",
     "LatentFamily",
     "PowerSpherical",

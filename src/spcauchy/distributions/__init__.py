@@ -4,12 +4,13 @@ from . import kl as _kl  # noqa: F401  (registers the KL divergences)
 from .constraints import unit_sphere
 from .mixture import SphericalMixture
 from .power_spherical import PowerSpherical
-from .product import SphereProduct
+from .product import Concatenated, SphereProduct
 from .spherical_cauchy import SphericalCauchy
 from .uniform import HypersphericalUniform
 from .von_mises_fisher import VonMisesFisher
 
 __all__ = [
+    "Concatenated",
     "HypersphericalUniform",
     "PowerSpherical",
     "SphereProduct",

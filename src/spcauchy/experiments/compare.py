@@ -35,7 +35,7 @@ COLUMNS = ("family", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik
            "recon", "kl", "active_units", "k", "n", "train_minutes", "failed")
 # protocol (model) → summary of the finished cells beside the published numbers
 SUMMARIES = {"cnn": summary_table}
-_CELL = re.compile(r"(?P<family>[a-z]+)-d(?P<d>\d+)-s(?P<seed>\d+)")
+_CELL = re.compile(r"(?P<family>[a-z+]+)-d(?P<d>\d+)-s(?P<seed>\d+)")
 
 
 def cell_dir(root: Path, family: str, d: int, seed: int) -> Path:

@@ -50,6 +50,8 @@ class Config:
     #                              factors = m: the total m·k of m spheres S^k, vectors m(k+1))
     factors: int = 1             # spherical families: a product of this many spheres, each with
     #                              its own direction and concentration
+    sphere_dim: int = 0          # family "<spherical>+normal": manifold dimension of the
+    #                              spherical part; the Gaussian part has latent_dim - sphere_dim
     embed_dim: int = 64          # smiles: token embedding size
     word_dropout: float = 0.0    # smiles: decoder input tokens replaced by <unk> in training
     layers: int = 4              # transformer: encoder and decoder layers
@@ -117,7 +119,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     **{k: _at_least(0) for k in ("train_limit", "lr", "lr_warmup", "weight_decay", "grad_clip",
                                  "plateau_patience", "early_stop", "seed", "eval_k",
                                  "eval_limit", "samples", "temperature", "kl_start", "kl_end",
-                                 "val_limit", "kl_delay")},
+                                 "val_limit", "kl_delay", "sphere_dim")},
     "plateau_factor": _in_unit(False), "word_dropout": _in_unit(False),
     "dropout": _in_unit(False),
 }

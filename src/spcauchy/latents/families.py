@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..distributions import (
+    Concatenated,
     HypersphericalUniform,
     PowerSpherical,
     SphereProduct,
@@ -233,6 +234,74 @@ class ProductLatent:
                 blocks[:, self.base.ambient(k):].fill_(self.base.bias)
 
 
+class MixedLatent:
+    """z = (z_s, z_n) ∈ S^{d_s} × R^{d - d_s}: a spherical part (one sphere or a product) and a
+    Gaussian part, independent in q and in the prior (``Concatenated``); ``d`` is the total
+    manifold dimension. Encoder outputs: the sphere's parameters, then the Gaussian's."""
+
+    spherical = False  # z as a whole is not on a sphere: no S² maps, no spherical clustering
+
+    def __init__(self, sphere: LatentFamily, normal: LatentFamily, sphere_dim: int):
+        self.sphere, self.normal, self.sphere_dim = sphere, normal, sphere_dim
+        self.name = f"{sphere.name}+{normal.name}"
+
+    def _dims(self, d: int) -> tuple[int, int]:
+        if not 1 <= self.sphere_dim < d:
+            raise ValueError(f"sphere_dim must be in 1..latent_dim - 1 = {d - 1}, "
+                             f"got {self.sphere_dim}")
+        return self.sphere_dim, d - self.sphere_dim
+
+    def _split(self, h: Tensor, d: int) -> tuple[Tensor, Tensor, int, int]:
+        ds, dn = self._dims(d)
+        n = self.sphere.n_params(ds)
+        return h[..., :n], h[..., n:], ds, dn
+
+    def n_params(self, d: int) -> int:
+        ds, dn = self._dims(d)
+        return self.sphere.n_params(ds) + self.normal.n_params(dn)
+
+    def ambient(self, d: int) -> int:
+        ds, dn = self._dims(d)
+        return self.sphere.ambient(ds) + self.normal.ambient(dn)
+
+    def posterior(self, h: Tensor, d: int) -> Distribution:
+        hs, hn, ds, dn = self._split(h, d)
+        return Concatenated([self.sphere.posterior(hs, ds), self.normal.posterior(hn, dn)],
+                            validate_args=False)
+
+    def prior(self, d: int, like: Tensor) -> Distribution:
+        ds, dn = self._dims(d)
+        return Concatenated([self.sphere.prior(ds, like), self.normal.prior(dn, like)],
+                            validate_args=False)
+
+    def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]:
+        hs, hn, ds, dn = self._split(h, d)
+        ps, pn = prior.parts  # type: ignore[attr-defined]
+        zs, kls = self.sphere.sample_and_kl(hs, ds, ps)  # the fused layer for spCauchy
+        zn, kln = self.normal.sample_and_kl(hn, dn, pn)
+        return torch.cat([zs, zn], -1), kls + kln
+
+    def path(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+        """Great circle(s) in the spherical part, a straight line in the Gaussian part."""
+        n = self.sphere.ambient(self.sphere_dim)
+        return torch.cat([self.sphere.path(a[..., :n], b[..., :n], t),
+                          self.normal.path(a[..., n:], b[..., n:], t)], -1)
+
+    def init_head(self, layer: nn.Linear, d: int) -> None:
+        """Each part initializes its own block of the head's bias."""
+        ds, dn = self._dims(d)
+        n = self.sphere.n_params(ds)
+        for part, dim, block in ((self.sphere, ds, slice(0, n)), (self.normal, dn, slice(n, None))):
+            part.init_head(_BiasBlock(layer.bias[block]), dim)  # type: ignore[index, arg-type]
+
+
+class _BiasBlock:
+    """A slice of a layer's bias, passed to a part's ``init_head`` (which fills it in place)."""
+
+    def __init__(self, bias: Tensor):
+        self.bias = bias
+
+
 def _registry(*families: LatentFamily) -> dict[str, LatentFamily]:
     return {f.name: f for f in families}
 
@@ -252,9 +321,22 @@ HEADS: dict[str, dict[str, LatentFamily]] = {
 LATENTS: dict[str, LatentFamily] = HEADS["softplus"]
 
 
-def latent_family(family: str, head: str = "softplus", factors: int = 1) -> LatentFamily:
-    """The latent family a model uses: ``HEADS[head][family]``, or with ``factors`` = m > 1 the
-    product of m spheres of that (spherical) family; unknown names raise ValueError."""
+def latent_family(family: str, head: str = "softplus", factors: int = 1,
+                  sphere_dim: int = 0) -> LatentFamily:
+    """The latent family a model uses: ``HEADS[head][family]``; with ``factors`` = m > 1 the
+    product of m spheres of that (spherical) family; ``"<spherical>+normal"`` a mixed latent whose
+    spherical part (one sphere, or ``factors`` of them) has manifold dimension ``sphere_dim`` and
+    whose Gaussian part takes the rest of ``latent_dim``. Unknown names raise ValueError."""
+    sphere, plus, rest = family.partition("+")
+    if plus:
+        if rest != "normal":
+            raise ValueError(f"mixed latents are <spherical family>+normal, got {family!r}")
+        part = latent_family(sphere, head, factors)
+        if not part.spherical:
+            raise ValueError(f"the first part of a mixed latent must be spherical, got {sphere!r}")
+        return MixedLatent(part, HEADS[head]["normal"], sphere_dim)
+    if sphere_dim:
+        raise ValueError(f"sphere_dim is for mixed latents (e.g. spcauchy+normal), not {family!r}")
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose from {', '.join(HEADS)}")
     if family not in HEADS[head]:

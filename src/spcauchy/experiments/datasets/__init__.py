@@ -37,13 +37,14 @@ def load_data(cfg: Config) -> DataBundle:
 
 def build_model(cfg: Config) -> nn.Module:
     """The model a config describes; unknown names raise ``ConfigError`` listing the choices."""
-    for field, names in (("family", LATENTS), ("head", HEADS)):
-        if getattr(cfg, field) not in names:
-            raise ConfigError(f"unknown {field} {getattr(cfg, field)!r}; choose from "
-                              f"{', '.join(names)}")
+    if cfg.head not in HEADS:
+        raise ConfigError(f"unknown head {cfg.head!r}; choose from {', '.join(HEADS)}")
+    if cfg.family.partition("+")[0] not in LATENTS:
+        raise ConfigError(f"unknown family {cfg.family!r}; choose from {', '.join(LATENTS)} "
+                          "(or <spherical family>+normal)")
     try:
-        latent_family(cfg.family, cfg.head, cfg.factors).n_params(cfg.latent_dim)
-    except ValueError as err:  # e.g. factors for a Gaussian, or d not a multiple of factors
+        latent_family(cfg.family, cfg.head, cfg.factors, cfg.sphere_dim).n_params(cfg.latent_dim)
+    except ValueError as err:  # factors for a Gaussian, d not a multiple of factors, bad split
         raise ConfigError(str(err)) from None
     models = dataset(cfg).models
     if cfg.model not in models:

@@ -16,7 +16,7 @@ from .vae import BernoulliVAE
 
 
 def cnn_vae(cfg: Config) -> BernoulliVAE:
-    fam, d = latent_family(cfg.family, cfg.head, cfg.factors), cfg.latent_dim
+    fam, d = latent_family(cfg.family, cfg.head, cfg.factors, cfg.sphere_dim), cfg.latent_dim
     if len(cfg.hidden) != 3:
         raise ConfigError(f"model cnn needs hidden = [c1, c2, c3] channels, got {cfg.hidden}")
     c1, c2, c3 = cfg.hidden
@@ -38,5 +38,5 @@ def cnn_vae(cfg: Config) -> BernoulliVAE:
     # channels-last convolution weights (activations follow them): ~1.2× faster steps on CPU
     # (oneDNN) and the tensor-core layout on GPUs; the function computed is the same
     vae = BernoulliVAE(encoder, decoder, cfg.family, d, head=cfg.head, precision=cfg.precision,
-                       factors=cfg.factors)
+                       factors=cfg.factors, sphere_dim=cfg.sphere_dim)
     return vae.to(memory_format=torch.channels_last)

@@ -24,8 +24,8 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 def mlp_vae(cfg: Config) -> BernoulliVAE:
-    fam, d = latent_family(cfg.family, cfg.head, cfg.factors), cfg.latent_dim
+    fam, d = latent_family(cfg.family, cfg.head, cfg.factors, cfg.sphere_dim), cfg.latent_dim
     encoder = _mlp([PIXELS, *cfg.hidden, fam.n_params(d)])
     decoder = _mlp([fam.ambient(d), *reversed(cfg.hidden), PIXELS])
     return BernoulliVAE(encoder, decoder, cfg.family, d, head=cfg.head, precision=cfg.precision,
-                       factors=cfg.factors)
+                       factors=cfg.factors, sphere_dim=cfg.sphere_dim)

@@ -65,8 +65,10 @@ class SmilesVAE(VAE):
         head: str = "softplus",
         precision: str = "fp32",
         factors: int = 1,
+        sphere_dim: int = 0,
     ) -> None:
-        super().__init__(family, latent_dim, head=head, precision=precision, factors=factors)
+        super().__init__(family, latent_dim, head=head, precision=precision, factors=factors,
+                         sphere_dim=sphere_dim)
         n_params, z_dim = self.latent.n_params(latent_dim), self.latent.ambient(latent_dim)
         check_sizes(vocab_size=vocab_size, latent_dim=latent_dim, embed_dim=embed_dim,
                     hidden_dim=hidden_dim, num_layers=num_layers)
@@ -185,4 +187,4 @@ def gru_vae(cfg: Config) -> SmilesVAE:
                      eos_id=tok.eos_id, unk_id=tok.unk_id, embed_dim=cfg.embed_dim,
                      hidden_dim=cfg.hidden[0], num_layers=len(cfg.hidden),
                      word_dropout=cfg.word_dropout, head=cfg.head, precision=cfg.precision,
-                     factors=cfg.factors)
+                     factors=cfg.factors, sphere_dim=cfg.sphere_dim)

@@ -121,8 +121,10 @@ class TransformerSmilesVAE(VAE):
         head: str = "softplus",
         precision: str = "fp32",
         factors: int = 1,
+        sphere_dim: int = 0,
     ) -> None:
-        super().__init__(family, latent_dim, head=head, precision=precision, factors=factors)
+        super().__init__(family, latent_dim, head=head, precision=precision, factors=factors,
+                         sphere_dim=sphere_dim)
         check_sizes(vocab_size=vocab_size, seq_len=seq_len, d_model=d_model, n_heads=n_heads,
                     n_layers=n_layers, hidden=hidden)
         if d_model % n_heads or d_model % 2:
@@ -240,4 +242,5 @@ def transformer_vae(cfg: Config) -> TransformerSmilesVAE:
                                 pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id,
                                 d_model=cfg.embed_dim, n_heads=cfg.heads, n_layers=cfg.layers,
                                 hidden=cfg.hidden[0], dropout=cfg.dropout, head=cfg.head,
-                                precision=cfg.precision, factors=cfg.factors)
+                                precision=cfg.precision, factors=cfg.factors,
+                                sphere_dim=cfg.sphere_dim)

@@ -39,16 +39,16 @@ class VAE(nn.Module):
     Subclasses implement ``encode(x) -> h`` (B, n_params(d)) and
     ``decoder_log_prob(x, z) -> (m, B)`` (log p(x|z)) for z of shape (m, B, D), running their
     networks under ``self.autocast(x)``. The posterior is built here and only here, from
-    ``latent_family(family, head, factors)``.
+    ``latent_family(family, head, factors, sphere_dim)``.
 
     ``precision="bf16"``: encoder and decoder run under bfloat16 autocast; the latent layer, the
     KL and the likelihood stay in float32 (``h`` is cast back before the posterior is built).
     """
 
     def __init__(self, family: str, latent_dim: int, *, head: str = "softplus",
-                 precision: str = "fp32", factors: int = 1):
+                 precision: str = "fp32", factors: int = 1, sphere_dim: int = 0):
         super().__init__()
-        self.latent, self.d = latent_family(family, head, factors), latent_dim
+        self.latent, self.d = latent_family(family, head, factors, sphere_dim), latent_dim
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
                              f"got {precision!r}")
@@ -106,7 +106,7 @@ class BernoulliVAE(VAE):
     Args:
         encoder: x (B, *event) → h (B, n_params(d)).
         decoder: z (N, ambient(d)) → logits (N, *event).
-        family, latent_dim, head, precision, factors: as for :class:`VAE`.
+        family, latent_dim, head, precision, factors, sphere_dim: as for :class:`VAE`.
 
     The last layer of ``encoder`` must be an ``nn.Linear``: the family initializes its head.
     """
