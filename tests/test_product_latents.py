@@ -266,3 +266,23 @@ def test_importance_log_likelihood_is_exact_with_the_true_posterior(k):
     exact = -M * log_sphere_area(P) + Independent(Normal(torch.zeros(3, dtype=F64), 2**0.5),
                                                   1).log_prob(xn)
     torch.testing.assert_close(est, exact, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("sets", [["family=spcauchy", "latent_dim=6", "factors=3"],
+                                  ["family=spcauchy+normal", "latent_dim=5", "sphere_dim=2"]])
+def test_every_command_runs_on_product_and_mixed_runs(sets, tmp_path, capsys):
+    from mnist_fake import write_fake_mnist
+    from spcauchy.experiments.cli import main
+
+    fake = write_fake_mnist(tmp_path / "mnist.pkl.gz")
+    run = tmp_path / "run"
+    tiny = [f"data_path='{fake}'", "hidden=[32, 16]", "batch_size=20", "epochs=2",
+            "progress=false", "eval_k=10", *sets]
+    args = [a for s in tiny for a in ("--set", s)]
+    assert main(["train", "--out", str(run), *args, "--evaluate"]) == 0
+    assert main(["sample", str(run), "-n", "4"]) == 0
+    assert main(["interpolate", str(run), "0", "1", "--steps", "4"]) == 0
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
+    code = main(["cluster", str(run), "--k", "2", "--restarts", "1"])
+    assert code == (0 if "factors=3" in sets else 2)  # a mixed latent is not on one sphere
+    assert "Traceback" not in capsys.readouterr().err

@@ -122,7 +122,7 @@ def cmd_cluster(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{name} must be an integer ≥ {low}, got {getattr(args, name)}")
     run = load_run(args.run)
     cfg, model = run.cfg, run.model
-    if not LATENTS[cfg.family].spherical:
+    if not model.latent.spherical:
         raise ConfigError(f"{args.run} has {cfg.family} latents; cluster needs spherical ones")
     test = run.data.test
     test = test.head(args.limit) if args.limit else test
