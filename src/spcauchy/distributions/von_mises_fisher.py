@@ -7,7 +7,12 @@ import torch
 from torch.distributions.utils import lazy_property
 from torch.types import _size
 
-from ..special.autograd import no_derivative
+from ..special.autograd import (
+    TransformableFunction,
+    check_forward_not_nested,
+    no_derivative,
+    save_for_both,
+)
 from ..special.bessel import BesselTerms
 from ..special.vmf import (
     kl_from_terms,
@@ -24,17 +29,24 @@ from .uniform import log_sphere_area
 _NO_SHAPE = torch.Size()
 
 
-class _ImplicitS(torch.autograd.Function):
+class _ImplicitS(TransformableFunction):
     """Identity on samples s = 1 - μᵀx whose backward is the implicit gradient ds/dκ.
 
     d²s/dκ² is not implemented: differentiating ds/dκ raises instead of returning zero.
     """
 
+    # torch operations only (ds_dkappa): vmap batches them directly
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, kappa, s, ratio_comp, dim):  # type: ignore[override]
-        ctx.save_for_backward(kappa, s, ratio_comp)
-        ctx.dim = dim
-        return s
+    def forward(kappa, s, ratio_comp, dim):  # type: ignore[override]
+        # a view, not s itself, so that it can be saved (autograd would add the same view)
+        return s.view_as(s)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        kappa, _, ratio_comp, ctx.dim = inputs
+        save_for_both(ctx, kappa, output, ratio_comp)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
@@ -43,6 +55,16 @@ class _ImplicitS(torch.autograd.Function):
         if torch.is_grad_enabled():  # recording a graph: make d(ds/dκ)/dκ raise, not vanish
             deriv = no_derivative(kappa, deriv, "ds/dκ of VonMisesFisher.rsample")
         return grad * deriv, None, None, None
+
+    @staticmethod
+    def jvp(ctx, kappa_t, *_):  # type: ignore[override]
+        check_forward_not_nested("VonMisesFisher.rsample")
+        if kappa_t is None:
+            return None
+        kappa, s, ratio_comp = ctx.saved_tensors
+        deriv = ds_dkappa(ctx.dim, kappa.detach(), s, ratio_comp)
+        # an enclosing transform may differentiate the tangent again: raise there, not vanish
+        return kappa_t * no_derivative(kappa, deriv, "ds/dκ of VonMisesFisher.rsample")
 
 
 class VonMisesFisher(ConcentrationDistribution):
@@ -78,7 +100,7 @@ class VonMisesFisher(ConcentrationDistribution):
         shape = self._extended_shape(sample_shape)[:-1]
         kappa = self.concentration.expand(shape)
         s = wood_sample(self.dim, kappa)
-        s = _ImplicitS.apply(kappa, s, self._terms.ratio_comp.expand(shape), self.dim)
+        s = _ImplicitS.call(kappa, s, self._terms.ratio_comp.expand(shape), self.dim)
         return place_around(self.loc.expand(*shape, self.dim), s)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,10 @@ Mathematically identical to ``SphericalCauchy(F.normalize(h), rho_logit=η)`` fo
 noise), but with one forward and one hand-written backward instead of about forty small autograd
 nodes: at VAE batch sizes the cost of a latent layer is the number of tensor operations.
 Backward through the normalization: ∂L/∂h = (g - (gᵀμ)μ)/‖h‖ for g = ∂L/∂μ. A backward pass that
-records a graph (double backward, Hessians) instead differentiates the unfused composition, whose
-pieces are twice differentiable; the forward pass is the same either way.
+records a graph (double backward, Hessians, torch.func.grad) instead applies the same formulas to
+factors recomputed with autograd from the inputs, so that second derivatives are exact; the
+forward pass is the same either way. The node works under torch.func (grad, vmap, jacrev, jacfwd:
+its jvp is the derivative of the composition, computed from the inputs).
 """
 
 from __future__ import annotations
@@ -17,57 +19,102 @@ import torch
 from torch import Tensor
 from torch.types import _size
 
-from ..special.mobius import mobius_backward, mobius_forward, mobius_sample
-from ..special.spcauchy_kl import kl_and_derivative, kl_uniform
+from ..special.autograd import TransformableFunction, check_forward_not_nested, save_for_both
+from ..special.mobius import mobius_backward, mobius_forward, mobius_jvp
+from ..special.spcauchy_kl import differentiable_kl_derivative, kl_and_derivative
 
 
-class _Latent(torch.autograd.Function):
+class _Latent(TransformableFunction):
+    # torch operations only, no data-dependent control flow: vmap batches them directly
+    generate_vmap_rule = True
+    saved_outputs = 8  # what the backward needs besides the inputs
+
     @staticmethod
-    def forward(ctx, h: Tensor, eta: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def forward(h: Tensor, eta: Tensor, noise: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
         norm = torch.linalg.vector_norm(h, dim=-1, keepdim=True)
         loc = h / norm
         u = noise / torch.linalg.vector_norm(noise, dim=-1, keepdim=True)
         z, saved = mobius_forward(loc, eta, u, True)
         kl, dkl = kl_and_derivative(h.shape[-1], eta, True)
-        ctx.save_for_backward(h, eta, noise, loc, norm, dkl, *saved)
-        return z, kl
+        # the Möbius factors without x and ‖x‖: the backward skips the projection
+        return z, kl, loc, norm, dkl, *saved[2:]
 
     @staticmethod
-    def backward(ctx, grad_z: Tensor | None, grad_kl: Tensor | None
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        saved = output[2:]
+        # None, not zeros, for the gradients of the saved factors and of an unused z or KL
+        ctx.set_materialize_grads(False)
+        save_for_both(ctx, *inputs, *saved)
+
+    @staticmethod
+    def backward(ctx, grad_z: Tensor | None, grad_kl: Tensor | None, *_: None
                  ) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
-        h, eta, noise, loc, norm, dkl, *saved = ctx.saved_tensors
-        if torch.is_grad_enabled():  # recording a graph: differentiate the unfused composition
-            return (*_unfused_backward(h, eta, noise, grad_z, grad_kl), None)
-        grad_h = grad_eta = None
-        if grad_z is not None:
-            grad_loc, grad_eta = mobius_backward(grad_z, loc, tuple(saved), True, True,
-                                                 unit_loc=True)
-            grad_loc = grad_loc.sum_to_size(loc.shape)
-            grad_eta = grad_eta.sum_to_size(dkl.shape)
-            radial = torch.linalg.vecdot(grad_loc, loc).unsqueeze(-1)
-            grad_h = torch.addcmul(grad_loc, radial, loc, value=-1) / norm
-        if grad_kl is not None:
-            grad_eta = grad_kl * dkl if grad_eta is None else torch.addcmul(grad_eta, grad_kl, dkl)
+        if grad_z is None and grad_kl is None:  # not materialized (set_materialize_grads(False))
+            return None, None, None
+        h, eta, noise, loc, norm, dkl, *factors = ctx.saved_tensors
+        if torch.is_grad_enabled():  # recording a graph: a backward that is differentiable
+            grad_h, grad_eta = _differentiable_backward(h, eta, noise, dkl, grad_z, grad_kl)
+        else:
+            grad_h = grad_eta = None
+            if grad_z is not None:
+                grad_loc, grad_eta = mobius_backward(grad_z, loc, (None, None, *factors),  # type: ignore[arg-type]
+                                                     True, True, unit_loc=True)
+                grad_loc = grad_loc.sum_to_size(loc.shape)
+                grad_eta = grad_eta.sum_to_size(dkl.shape)
+                radial = torch.linalg.vecdot(grad_loc, loc).unsqueeze(-1)
+                grad_h = torch.addcmul(grad_loc, radial, loc, value=-1) / norm
+            if grad_kl is not None:
+                grad_eta = (grad_kl * dkl if grad_eta is None
+                            else torch.addcmul(grad_eta, grad_kl, dkl))
+        if grad_h is None and ctx.needs_input_grad[0]:
+            grad_h = torch.zeros_like(h)  # only the KL is used, and it does not depend on h
         return grad_h, grad_eta, None
 
+    @staticmethod
+    def jvp(ctx, h_t: Tensor | None, eta_t: Tensor | None, *_: object  # type: ignore[override]
+            ) -> tuple[Tensor | None, ...]:
+        check_forward_not_nested("spcauchy_latent")
+        # recomputed from the inputs, so that an enclosing transform can differentiate the tangents
+        h, eta, noise, _, _, dkl = ctx.saved_tensors[:6]
+        norm = torch.linalg.vector_norm(h, dim=-1, keepdim=True)
+        loc = h / norm
+        loc_t = None
+        if h_t is not None:
+            loc_t = (h_t - torch.linalg.vecdot(loc, h_t).unsqueeze(-1) * loc) / norm
+        u = noise / torch.linalg.vector_norm(noise, dim=-1, keepdim=True)
+        z_t = kl_t = None
+        if h_t is not None or eta_t is not None:
+            z_t = mobius_jvp(loc, eta, u, True, loc_t, eta_t)
+        if eta_t is not None:
+            kl_t = eta_t * differentiable_kl_derivative(h.shape[-1], eta, dkl, True)
+        return (z_t, kl_t) + (None,) * 8
 
-def _unfused_backward(h: Tensor, eta: Tensor, noise: Tensor, grad_z: Tensor | None,
-                      grad_kl: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
-    """(∂L/∂h, ∂L/∂η) through the same computation in differentiable pieces (create_graph)."""
-    outputs, grads = [], []
-    with torch.enable_grad():
-        if grad_z is not None:
-            u = noise / torch.linalg.vector_norm(noise, dim=-1, keepdim=True)
-            loc = h / torch.linalg.vector_norm(h, dim=-1, keepdim=True)
-            outputs.append(mobius_sample(loc, u, rho_logit=eta))
-            grads.append(grad_z)
-        if grad_kl is not None:
-            outputs.append(kl_uniform(h.shape[-1], rho_logit=eta))
-            grads.append(grad_kl)
-        needs = [t for t in (h, eta) if t.requires_grad]
-        found = iter(torch.autograd.grad(outputs, needs, grads, create_graph=True,
-                                         allow_unused=True))
-        return tuple(next(found) if t.requires_grad else None for t in (h, eta))  # type: ignore[return-value]
+
+def _differentiable_backward(h: Tensor, eta: Tensor, noise: Tensor, dkl: Tensor,
+                             grad_z: Tensor | None, grad_kl: Tensor | None
+                             ) -> tuple[Tensor | None, Tensor | None]:
+    """(∂L/∂h, ∂L/∂η) by the fused backward's formulas, from factors recomputed with autograd
+    recording, so that the result can be differentiated again (create_graph, torch.func).
+
+    The formulas hold for every h, η (see special.mobius), so their derivatives are exact. They
+    are differentiated directly, without a nested torch.autograd.grad, which torch.func transforms
+    around this backward (jacrev, vmap of grad) could not see through.
+    """
+    norm = torch.linalg.vector_norm(h, dim=-1, keepdim=True)
+    loc = h / norm
+    grad_h = grad_eta = None
+    if grad_z is not None:
+        u = noise / torch.linalg.vector_norm(noise, dim=-1, keepdim=True)
+        _, saved = mobius_forward(loc, eta, u, True)
+        grad_loc, grad_eta = mobius_backward(grad_z, loc, saved, True, True, unit_loc=True)
+        grad_loc = grad_loc.sum_to_size(loc.shape)  # type: ignore[union-attr]
+        grad_eta = grad_eta.sum_to_size(eta.shape)  # type: ignore[union-attr]
+        radial = torch.linalg.vecdot(grad_loc, loc).unsqueeze(-1)
+        grad_h = (grad_loc - radial * loc) / norm
+    if grad_kl is not None:
+        kl_term = grad_kl * differentiable_kl_derivative(h.shape[-1], eta, dkl, True)
+        grad_eta = kl_term if grad_eta is None else grad_eta + kl_term
+    return grad_h, grad_eta
 
 
 def spcauchy_latent(direction: Tensor, rho_logit: Tensor, sample_shape: _size = torch.Size()
@@ -88,4 +135,4 @@ def spcauchy_latent(direction: Tensor, rho_logit: Tensor, sample_shape: _size = 
                          f"{tuple(direction.shape[:-1])} of direction")
     noise = torch.randn(torch.Size(sample_shape) + direction.shape, dtype=direction.dtype,
                         device=direction.device)
-    return _Latent.apply(direction, rho_logit, noise)
+    return _Latent.call(direction, rho_logit, noise)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .autograd import TransformableFunction, check_forward_not_nested, save_for_both
+
 
 def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
                    ) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -74,16 +76,65 @@ def mobius_backward(
     return grad_loc, grad_param
 
 
-class _Mobius(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, loc: Tensor, param: Tensor, u: Tensor, is_logit: bool) -> Tensor:  # type: ignore[override]
-        x, saved = mobius_forward(loc, param, u, is_logit)
-        ctx.save_for_backward(loc, param, u, *saved)
-        ctx.param_shape, ctx.is_logit = param.shape, is_logit
-        return x
+def mobius_jvp(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool, loc_t: Tensor | None,
+               param_t: Tensor | None) -> Tensor:
+    """Forward-mode derivative of the sample x for tangents of loc (..., p) and param (...).
+
+    Differentiable in loc and param (every factor is recomputed from them), so that a transform
+    enclosing the jvp can differentiate it again. With w = ρμ, v = u + w, s = ‖v‖², k = (1-ρ²)/s
+    and y = w + kv: ẇ = ρ̇μ + ρμ̇, ṡ = 2vᵀẇ, k̇ = -(2ρρ̇ + kṡ)/s, ẏ = (1+k)ẇ + k̇v, and the
+    projection x = y/‖y‖ gives ẋ = (ẏ - (xᵀẏ)x)/‖y‖.
+    """
+    if is_logit:
+        rho, rho_bar = torch.sigmoid(param), torch.sigmoid(-param)
+    else:
+        rho, rho_bar = param, 1 - param
+    rho, rho_bar = rho.unsqueeze(-1), rho_bar.unsqueeze(-1)
+    w = rho * loc
+    v = u + w
+    s = torch.linalg.vecdot(v, v).unsqueeze(-1)
+    k = rho_bar * (1 + rho) / s
+    y = w + k * v
+    norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+    x = y / norm
+    w_t = torch.zeros_like(v)
+    k_t = torch.zeros_like(s)
+    if param_t is not None:
+        rho_t = (param_t * rho.squeeze(-1) * rho_bar.squeeze(-1) if is_logit else param_t
+                 ).unsqueeze(-1)
+        w_t = w_t + rho_t * loc
+        k_t = k_t - 2 * rho * rho_t / s
+    if loc_t is not None:
+        w_t = w_t + rho * loc_t
+    k_t = k_t - k * (2 * torch.linalg.vecdot(v, w_t).unsqueeze(-1)) / s
+    y_t = (1 + k) * w_t + k_t * v
+    return (y_t - torch.linalg.vecdot(x, y_t).unsqueeze(-1) * x) / norm
+
+
+class _Mobius(TransformableFunction):
+    # torch operations only, no data-dependent control flow: vmap batches them directly
+    generate_vmap_rule = True
+    saved_outputs = 6  # the backward's factors
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
+    def forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool  # type: ignore[override]
+                ) -> tuple[Tensor, ...]:
+        x, saved = mobius_forward(loc, param, u, is_logit)
+        # saved[0] is x itself
+        return (x, *saved[1:])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        loc, param, u, ctx.is_logit = inputs
+        ctx.param_shape = param.shape
+        ctx.set_materialize_grads(False)  # None, not zeros, for the factors' gradients
+        save_for_both(ctx, loc, param, u, *output)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor | None, *_: None  # type: ignore[override]
+                 ) -> tuple[Tensor | None, Tensor | None, None, None]:
+        if grad is None:  # not materialized as zeros (set_materialize_grads(False))
+            return None, None, None, None
         loc, param, u, *saved = ctx.saved_tensors
         if torch.is_grad_enabled():  # recording a graph: rebuild the factors as functions of loc, ρ
             _, saved = mobius_forward(loc, param, u, ctx.is_logit)
@@ -94,6 +145,16 @@ class _Mobius(torch.autograd.Function):
             grad_param = grad_param.sum_to_size(ctx.param_shape)
         return grad_loc, grad_param, None, None
 
+    @staticmethod
+    def jvp(ctx, loc_t: Tensor | None, param_t: Tensor | None, *_: object  # type: ignore[override]
+            ) -> tuple[Tensor | None, ...]:
+        check_forward_not_nested("the spCauchy sampler")
+        loc, param, u = ctx.saved_tensors[:3]
+        x_t = None
+        if loc_t is not None or param_t is not None:
+            x_t = mobius_jvp(loc, param, u, ctx.is_logit, loc_t, param_t)
+        return (x_t,) + (None,) * 6
+
 
 def mobius_sample(loc: Tensor, u: Tensor, rho: Tensor | None = None, *,
                   rho_logit: Tensor | None = None) -> Tensor:
@@ -103,4 +164,4 @@ def mobius_sample(loc: Tensor, u: Tensor, rho: Tensor | None = None, *,
     u; gradients flow to ``loc`` and to the given concentration parameter.
     """
     param = rho_logit if rho_logit is not None else rho
-    return _Mobius.apply(loc, param, u, rho_logit is not None)
+    return _Mobius.call(loc, param, u, rho_logit is not None)

@@ -84,12 +84,24 @@ def ps_log_normalizer(dim: int, kappa: Tensor, *, at_mode: bool = False) -> Tens
     formed without the two O(κ) terms that cancel in it.
     """
     beta = ps_beta(dim)
-    with torch.no_grad():
-        alpha = kappa.detach() + beta
-        d, d1, d2 = log_gamma_ratio(alpha, beta)
-        scale = 2 * beta if at_mode else alpha + beta
-        value = -scale * math.log(2) - beta * math.log(math.pi) + d
-        deriv = d1 if at_mode else d1 - math.log(2)
-    return with_derivative(kappa, value, deriv,
-                           lambda k: with_derivative(k, deriv, d2, name="d/dκ log C(κ) of PS"),
-                           name="Power Spherical log-normalizer")
+    value, deriv, _ = _log_normalizer_parts(beta, kappa.detach(), at_mode, False)
+
+    def higher(k: Tensor) -> Tensor:
+        # recomputed from k rather than captured: a closure over tensors of this call would
+        # escape the torch.func transform (vmap level) they were created under
+        _, d1, d2 = _log_normalizer_parts(beta, k.detach(), at_mode, True)
+        return with_derivative(k, d1, d2, name="d/dκ log C(κ) of PS")
+
+    return with_derivative(kappa, value, deriv, higher, name="Power Spherical log-normalizer")
+
+
+@torch.no_grad()
+def _log_normalizer_parts(beta: float, k: Tensor, at_mode: bool, second: bool
+                          ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(log C or its value at the mode, its κ-derivative, D''(β+κ) if ``second``) at κ = ``k``."""
+    alpha = k + beta
+    d, d1, d2 = log_gamma_ratio(alpha, beta)
+    scale = 2 * beta if at_mode else alpha + beta
+    value = -scale * math.log(2) - beta * math.log(math.pi) + d
+    deriv = d1 if at_mode else d1 - math.log(2)
+    return value, deriv, d2 if second else None

@@ -27,7 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .autograd import with_derivative
+from .autograd import (
+    TransformableFunction,
+    check_forward_not_nested,
+    save_for_both,
+    with_derivative,
+)
 from .checks import check_dim
 from .spcauchy_moments import log_moments
 
@@ -128,10 +133,12 @@ def kl_and_derivative(dim: int, param: Tensor, is_logit: bool) -> tuple[Tensor, 
         x = torch.log(rho) - torch.log1p(-rho)
     # 1 - ρ only enters next to L' ≈ 1/x, so its rounding near ρ = 1 is harmless.
     rho_bar = tab.one - rho
-    s = torch.addcmul(tab.offset, x, tab.scale).clamp_(0, _S_MAX)
+    # in place, except under torch.func: vmap has no batching rule for clamp_ and would loop
+    clamp = torch.clamp if torch._C._are_functorch_transforms_active() else torch.clamp_
+    s = clamp(torch.addcmul(tab.offset, x, tab.scale), 0, _S_MAX)
     t = torch.addcmul(tab.minus_one, torch.frac(s), tab.two).unsqueeze_(-1)
     # NaN casts to an arbitrary integer: clamp the index so NaN input gives NaN output, not a crash
-    coef = tab.coef.index_select(0, s.long().clamp_(0, tab.coef.shape[0] - 1)).unbind(1)
+    coef = tab.coef.index_select(0, clamp(s.long(), 0, tab.coef.shape[0] - 1)).unbind(1)
     # Horner's rule on (n, 2) rows (L + log(p-1), L'): fewer, cheaper operations than forming the
     # powers of t and a batched product at these sizes.
     lv = coef[_DEGREE]
@@ -186,21 +193,47 @@ def kl_second_derivative(dim: int, param: Tensor, is_logit: bool) -> Tensor:
     return d2.view(shape)
 
 
-class _KLUniform(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, param: Tensor, dim: int, is_logit: bool) -> Tensor:  # type: ignore[override]
-        kl, dkl = kl_and_derivative(dim, param, is_logit)
-        ctx.save_for_backward(param, dkl)
-        ctx.dim, ctx.is_logit = dim, is_logit
-        return kl
+def differentiable_kl_derivative(dim: int, param: Tensor, dkl: Tensor, is_logit: bool) -> Tensor:
+    """dKL/dparam (``dkl``, from kl_and_derivative) as a function of ``param`` that can be
+    differentiated once more (its third derivative raises)."""
+    return with_derivative(param, dkl, kl_second_derivative(dim, param, is_logit),
+                           name="dKL/dη of KL(spCauchy ‖ uniform)")
+
+
+class _KLUniform(TransformableFunction):
+    # torch operations only (kl_and_derivative, kl_second_derivative): vmap batches them directly
+    generate_vmap_rule = True
+    saved_outputs = 1  # dkl
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+    def forward(param: Tensor, dim: int, is_logit: bool) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        return kl_and_derivative(dim, param, is_logit)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        param, ctx.dim, ctx.is_logit = inputs
+        dkl = output[1]
+        ctx.set_materialize_grads(False)  # None, not zeros, for dkl's gradient
+        save_for_both(ctx, param, dkl)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor | None, *_: None  # type: ignore[override]
+                 ) -> tuple[Tensor | None, None, None]:
+        if grad is None:  # not materialized as zeros (set_materialize_grads(False))
+            return None, None, None
         param, dkl = ctx.saved_tensors
         if torch.is_grad_enabled():  # recording a graph (double backward): differentiable dkl
-            dkl = with_derivative(param, dkl, kl_second_derivative(ctx.dim, param, ctx.is_logit),
-                                  name="dKL/dη of KL(spCauchy ‖ uniform)")
+            dkl = differentiable_kl_derivative(ctx.dim, param, dkl, ctx.is_logit)
         return grad * dkl, None, None
+
+    @staticmethod
+    def jvp(ctx, param_t: Tensor | None, *_: object) -> tuple[Tensor | None, None]:  # type: ignore[override]
+        check_forward_not_nested("KL(spCauchy ‖ uniform)")
+        if param_t is None:
+            return None, None
+        param, dkl = ctx.saved_tensors
+        # an enclosing transform may differentiate the tangent again: differentiable dkl
+        return param_t * differentiable_kl_derivative(ctx.dim, param, dkl, ctx.is_logit), None
 
 
 def kl_uniform(dim: int, rho: Tensor | None = None, *, rho_logit: Tensor | None = None) -> Tensor:
@@ -220,4 +253,4 @@ def kl_uniform(dim: int, rho: Tensor | None = None, *, rho_logit: Tensor | None 
     param, is_logit = one_of(rho, rho_logit)
     if not torch.is_tensor(param) or not param.is_floating_point():
         raise ValueError(f"{'rho_logit' if is_logit else 'rho'} must be a floating-point tensor")
-    return _KLUniform.apply(param, dim, is_logit)
+    return _KLUniform.call(param, dim, is_logit)

@@ -48,8 +48,10 @@ def kl_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
 
 def log_f_scaled_from_terms(dim: int, kappa: Tensor, terms: BesselTerms) -> Tensor:
     """log ₀F₁(; p/2; κ²/4) - κ, differentiable in ``kappa`` (derivative A - 1 = -B, then A')."""
+    # higher recomputes the terms from k rather than capturing ``terms``: a closure over tensors
+    # of this call would escape the torch.func transform (vmap level) they were created under
     return with_derivative(kappa, terms.log_f_scaled, -terms.ratio_comp,
-                           lambda k: ratio_from_terms(dim, k, terms) - 1,
+                           lambda k: ratio_from_terms(dim, k, vmf_terms(dim, k)) - 1,
                            name="vMF log-normalizer")
 
 

@@ -30,6 +30,8 @@ from functools import cache
 import torch
 from torch import Tensor
 
+from .autograd import TransformableFunction, active_transforms
+
 _LOG_DROP = 36.0  # e^-36 ≈ 2e-16
 _NODES = 64  # exact to 1e-13 for log-drops up to 160 across the interval (4 × _LOG_DROP)
 _LADDER = 48  # lengths down to 2^-47 of the tail: 40/κ at κ = 10⁸ needs 2^-23
@@ -66,7 +68,61 @@ def wood_sample(dim: int, kappa: Tensor, *, proposals: int = 4, max_rounds: int 
     The acceptance probability of one proposal is at least 0.65 on p ∈ [2, 10⁴], κ ∈ [0, 10⁸]
     (lowest at p = 2, large κ), so a round leaves an element unfinished with probability ≤ 0.02
     and the error signals a bug, not bad luck.
+
+    Under ``torch.vmap`` with ``randomness="different"`` every element of the vmapped batch gets
+    its own draw; with ``"same"`` one draw serves the whole batch, which needs a ``kappa`` that is
+    not vmapped over (else RuntimeError); with ``"error"`` the draw raises, as torch's do.
     """
+    if "Vmap" in active_transforms():
+        # a random draw under the same vmap: batched exactly when the randomness is "different",
+        # so that vmap runs _Draw's rule even when κ is shared by the whole batch
+        token = torch.rand((), dtype=kappa.dtype, device=kappa.device)
+        return _Draw.call(kappa.detach(), token, dim, proposals, max_rounds)
+    return _wood_sample(dim, kappa, proposals, max_rounds)
+
+
+class _Draw(TransformableFunction):
+    """wood_sample as an operation that vmap can batch.
+
+    The rejection loop ends on a host-side test of the whole batch (``bool(done.all())``), which
+    vmap cannot evaluate per element; the vmap rule instead runs the sampler on the batched
+    tensors themselves. The draws are not differentiable (the gradient is _ImplicitS's).
+    """
+
+    @staticmethod
+    def forward(kappa: Tensor, token: Tensor, dim: int, proposals: int,  # type: ignore[override]
+                max_rounds: int) -> Tensor:
+        return _wood_sample(dim, kappa, proposals, max_rounds)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        ctx.mark_non_differentiable(output)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, ...]:  # type: ignore[override]
+        return (None,) * 5
+
+    @staticmethod
+    def vmap(info, in_dims, kappa: Tensor, token: Tensor, dim: int, proposals: int,  # type: ignore[override]
+             max_rounds: int) -> tuple[Tensor, int]:
+        kappa_dim, token_dim = in_dims[:2]
+        if info.randomness != "different":
+            # "same" with κ batched (with κ not batched, vmap does not call this rule): one
+            # stream of proposals cannot serve different κ in a rejection sampler
+            raise RuntimeError(
+                "VonMisesFisher.rsample (Wood's rejection sampler) under torch.vmap with "
+                f"randomness={info.randomness!r} and a concentration that is vmapped over is not "
+                "supported: use randomness='different', or a concentration shared by the batch")
+        kappa = (kappa.movedim(kappa_dim, 0) if kappa_dim is not None
+                 else kappa.expand(info.batch_size, *kappa.shape))
+        token = (token.movedim(token_dim, 0) if token_dim is not None
+                 else token.expand(info.batch_size, *token.shape))
+        # through apply again, so that an enclosing vmap batches the result in turn
+        return _Draw.call(kappa, token, dim, proposals, max_rounds), 0
+
+
+def _wood_sample(dim: int, kappa: Tensor, proposals: int, max_rounds: int) -> Tensor:
+    """wood_sample outside vmap."""
     with torch.no_grad():
         kappa = kappa.detach()
         b = (dim - 1) / (2 * kappa + torch.sqrt(4 * kappa * kappa + (dim - 1) ** 2))
