@@ -286,3 +286,23 @@ def test_every_command_runs_on_product_and_mixed_runs(sets, tmp_path, capsys):
     code = main(["cluster", str(run), "--k", "2", "--restarts", "1"])
     assert code == (0 if "factors=3" in sets else 2)  # a mixed latent is not on one sphere
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["factors=0"], "factors must be"),
+    (["factors=two"], "factors must be int"),
+    (["latent_dim=10", "factors=4"], "not a multiple"),
+    (["family=normal", "factors=2"], "spherical family"),
+    (["family=spcauchy+normal"], "sphere_dim must be in"),
+    (["family=spcauchy+normal", "latent_dim=4", "sphere_dim=4"], "sphere_dim must be in"),
+    (["sphere_dim=-1"], "sphere_dim must be"),
+    (["family=spcauchy+vmf", "sphere_dim=2"], "<spherical family>+normal"),
+])
+def test_bad_product_and_mixed_options_are_one_line(sets, message, tmp_path, capsys):
+    from spcauchy.experiments.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *(a for s in sets for a in ("--set", s))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())  # nothing written
