@@ -7,12 +7,21 @@ import math
 import torch
 from torch.distributions import constraints
 
+LOW_PRECISION_SPHERE_TOL = 0.02
+
+
+def sphere_tolerance(dtype: torch.dtype) -> float:
+    """Largest |‖x‖ - 1| of a unit vector stored in ``dtype`` (see _UnitSphere)."""
+    return min(1e3 * torch.finfo(dtype).eps, LOW_PRECISION_SPHERE_TOL)
+
 
 class _UnitSphere(constraints.Constraint):
     """Vectors on S^{p-1} (last axis), up to a tolerance tied to the dtype's machine epsilon.
 
     The tolerance 1e3·eps (≈1.2e-4 in float32, 2.2e-13 in float64) accepts any vector that was
-    normalized in that precision, at any dimension up to 10⁴, and rejects everything else.
+    normalized in that precision, at any dimension up to 10⁴, and rejects everything else. In
+    float16/bfloat16, where 1e3·eps is about 1 or more, it is 0.02: normalization there is off by
+    at most a few 2⁻⁹ (half a bfloat16 ulp per coordinate, and the rounding of the norm).
     """
 
     is_discrete = False
@@ -21,7 +30,7 @@ class _UnitSphere(constraints.Constraint):
     def check(self, value: torch.Tensor) -> torch.Tensor:
         if value.dim() < 1 or value.shape[-1] < 2:
             return torch.zeros(value.shape[:-1] if value.dim() else (), dtype=torch.bool)
-        tol = 1e3 * torch.finfo(value.dtype).eps
+        tol = sphere_tolerance(value.dtype)
         on_sphere = (torch.linalg.vector_norm(value, dim=-1) - 1).abs() <= tol
         return on_sphere & value.isfinite().all(-1)
 

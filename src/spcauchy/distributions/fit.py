@@ -22,13 +22,14 @@ from torch import Tensor
 
 from ..special.bessel import bessel_terms
 from ..special.gamma_ratio import log_gamma_ratio
+from ..special.precision import full_precision, promote
+from .constraints import sphere_tolerance
 
 Init = tuple[Tensor, Tensor] | None
 
 _MAX_STEP = 0.5  # trust radius of the Newton steps (chart radius for spCauchy, radians for PS)
 _HALVINGS = 40  # backtracking: 2^-40 of a step is below any tolerance
 _CG_STEPS = 50
-_UNIT_TOL = 1e3  # |‖x‖ - 1| ≤ 1e3·eps of the dtype, the tolerance of constraints.unit_sphere
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
@@ -62,18 +63,19 @@ def check_sample(x: Tensor, weights: Tensor | None, min_points: int) -> tuple[Te
     n = x.shape[-2]
     if n < min_points:
         raise ValueError(f"x: this fit needs at least {min_points} points (x.shape[-2]), got {n}")
+    tol, dtype = sphere_tolerance(x.dtype), x.dtype  # of the precision the points were given in
+    x = promote(x)
     # one pass for both checks: a NaN or inf anywhere makes its row's norm NaN or inf
     norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
     if not norm.isfinite().all():
         raise ValueError("x must be finite (it contains NaN or inf)")
-    tol = _UNIT_TOL * torch.finfo(x.dtype).eps
     if ((norm - 1).abs() > tol).any():
         raise ValueError(f"x must lie on the unit sphere: |‖x‖ - 1| ≤ {tol:.1e} "
-                         f"({_UNIT_TOL:g}·eps of {x.dtype})")
+                         f"(the tolerance of {dtype})")
     x = x / norm
     if weights is None:
         return x, torch.full(x.shape[:-1], 1.0 / n, dtype=x.dtype, device=x.device)
-    w = torch.as_tensor(weights, device=x.device)
+    w = promote(torch.as_tensor(weights, device=x.device))
     if w.is_complex() or w.dim() < 1 or w.shape[-1] != n:
         raise ValueError(f"weights must be a real tensor of shape (..., n) with n = {n}; got "
                          f"{tuple(w.shape)}")
@@ -241,6 +243,7 @@ def _mobius_add(loc: Tensor, rho: Tensor, rho_bar: Tensor, v: Tensor
 
 
 @torch.no_grad()
+@full_precision
 def fit_spcauchy(x: Tensor, weights: Tensor | None = None, *, init: Init = None,
                  max_iter: int = 100, tol: float | None = None) -> tuple[Tensor, Tensor]:
     """MLE (loc, rho_logit) of spCauchy(μ, ρ) for x (..., n, p), n ≥ 3.
@@ -319,6 +322,7 @@ def _newton_increasing(fun: Callable[[Tensor], tuple[Tensor, Tensor]], z: Tensor
 # ------------------------------------------------------------------------------ von Mises–Fisher
 
 @torch.no_grad()
+@full_precision
 def fit_vmf(x: Tensor, weights: Tensor | None = None, *, init: Init = None,
             max_iter: int = 60) -> tuple[Tensor, Tensor]:
     """MLE (loc, κ) of vMF(μ, κ) for x (..., n, p), n ≥ 2.
@@ -405,6 +409,7 @@ def _ps_direction(xt: Tensor, c: Tensor, loc: Tensor, max_iter: int, tol: float)
 
 
 @torch.no_grad()
+@full_precision
 def fit_power(x: Tensor, weights: Tensor | None = None, *, init: Init = None,
               max_iter: int = 100, tol: float | None = None) -> tuple[Tensor, Tensor]:
     """MLE (loc, κ) of PS(μ, κ) for x (..., n, p), n ≥ 2.

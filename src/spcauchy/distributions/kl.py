@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions.kl import register_kl
 
+from ..special.precision import full_precision
 from ..special.spcauchy_kl import kl_uniform
 from .rotational import RotationallySymmetric, log_sq_distance
 from .spherical_cauchy import SphericalCauchy
@@ -70,6 +71,7 @@ def _log_rho_bar_gap(p: SphericalCauchy, q: SphericalCauchy) -> torch.Tensor:
 
 
 @register_kl(SphericalCauchy, SphericalCauchy)
+@full_precision
 def _kl_spcauchy_spcauchy(p: SphericalCauchy, q: SphericalCauchy) -> torch.Tensor:
     """Möbius invariance: KL(spC(a) ‖ spC(b)) = KL(spC(r) ‖ uniform), a = ρ_a μ_a, b = ρ_b μ_b,
 

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Categorical, Distribution, MixtureSameFamily
 
+from ..special.precision import full_precision
 from .fit import check_sample, fit_power, fit_spcauchy, fit_vmf
 from .power_spherical import PowerSpherical
 from .spherical_cauchy import SphericalCauchy
@@ -59,6 +60,7 @@ class SphericalMixture:
 
     # ------------------------------------------------------------------------------ fitting
 
+    @full_precision
     def fit(self, x: Tensor, *, restarts: int = 4, max_iter: int = 200, tol: float = 1e-7,
             generator: torch.Generator | None = None) -> SphericalMixture:
         """EM from ``restarts`` k-means++ seedings; keeps the restart with the best likelihood.
@@ -196,6 +198,7 @@ class SphericalMixture:
         return MixtureSameFamily(Categorical(logits=self._fitted()[0]),
                                  self.component_distribution)
 
+    @full_precision
     def _joint(self, x: Tensor) -> Tensor:
         """log π_j + log q_j(x_i) of points x (..., n, p) → (..., n, k)."""
         joint = self._log_joint(self._check(x), *self._flat())

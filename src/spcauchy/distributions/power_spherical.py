@@ -6,6 +6,7 @@ import torch
 from torch.types import _size
 
 from ..special.power_spherical_terms import ps_beta, ps_kl_uniform, ps_log_normalizer
+from ..special.precision import full_precision
 from .fit import fit_power
 from .rotational import ConcentrationDistribution, place_around, rotational_variance
 
@@ -37,6 +38,7 @@ class PowerSpherical(ConcentrationDistribution):
         loc, kappa = fit_power(x, weights, init=init, max_iter=max_iter, tol=tol)
         return cls(loc, kappa)
 
+    @full_precision
     def rsample(self, sample_shape: _size = _NO_SHAPE) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)[:-1]
         beta = ps_beta(self.dim)
@@ -46,6 +48,7 @@ class PowerSpherical(ConcentrationDistribution):
         s = 2 * g_b / (g_a + g_b)
         return place_around(self.loc.expand(*shape, self.dim), s)
 
+    @full_precision
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:
             self._validate_sample(value)
@@ -65,16 +68,19 @@ class PowerSpherical(ConcentrationDistribution):
         log_mode = ps_log_normalizer(self.dim, kappa, at_mode=True)
         return log_mode + torch.where(d2 < 2, near, far)
 
+    @full_precision
     def kl_to_uniform(self) -> torch.Tensor:
         """KL(self ‖ uniform on S^{p-1}), shape batch_shape."""
         return ps_kl_uniform(self.dim, self.concentration)
 
     @property
+    @full_precision
     def mean_resultant_length(self) -> torch.Tensor:
         """E[μᵀx] = κ/(κ + p - 1), shape batch_shape."""
         return self.concentration / (self.concentration + self.dim - 1)
 
     @property
+    @full_precision
     def variance(self) -> torch.Tensor:
         """Diagonal of Cov[x]: with z = (1+μᵀx)/2 ~ Beta(α, β), n = α + β,
         Var μᵀx = 4αβ/(n²(n+1)) and E[1-(μᵀx)²] = 4E[z(1-z)] = 4αβ/(n(n+1))."""

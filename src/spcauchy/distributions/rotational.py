@@ -13,7 +13,8 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.types import _size
 
-from .constraints import finite_nonnegative, unit_sphere
+from ..special.precision import LOW_PRECISION, full_precision, promote
+from .constraints import LOW_PRECISION_SPHERE_TOL, finite_nonnegative, unit_sphere
 from .uniform import log_sphere_area
 
 
@@ -53,6 +54,7 @@ class RotationallySymmetric(Distribution):
         """E[μᵀx], shape batch_shape."""
         raise NotImplementedError
 
+    @full_precision
     def entropy(self) -> Tensor:
         return log_sphere_area(self.dim) - self.kl_to_uniform()
 
@@ -61,6 +63,7 @@ class RotationallySymmetric(Distribution):
         return self.loc
 
     @property
+    @full_precision
     def mean(self) -> Tensor:
         return self.mean_resultant_length.unsqueeze(-1) * self.loc
 
@@ -85,12 +88,22 @@ class ConcentrationDistribution(RotationallySymmetric):
 
 def broadcast_params(name: str, loc: Tensor, concentration: Tensor | float,
                      conc_name: str = "concentration") -> tuple[Tensor, Tensor, torch.Size]:
-    """Validate ``loc`` (..., p) and broadcast it with ``concentration`` (...)."""
+    """Validate ``loc`` (..., p) and broadcast it with ``concentration`` (...).
+
+    Float16/bfloat16 parameters are promoted to float32 (special.precision), and a loc that was
+    a unit vector in its own precision is renormalized in float32, so that the float32
+    formulas see a unit vector.
+    """
     if not torch.is_tensor(loc) or loc.dim() < 1 or loc.shape[-1] < 2:
         raise ValueError(f"{name}: loc must be a tensor of shape (..., p) with p ≥ 2")
     if not loc.is_floating_point():
         raise ValueError(f"{name}: loc must be a floating-point tensor")
-    conc = torch.as_tensor(concentration, dtype=loc.dtype, device=loc.device)
+    if loc.dtype in LOW_PRECISION:
+        loc = promote(loc)
+        norm = torch.linalg.vector_norm(loc, dim=-1, keepdim=True)
+        # off the sphere even in low precision: left as it is for validation to report
+        loc = loc / torch.where((norm - 1).abs() <= LOW_PRECISION_SPHERE_TOL, norm, 1.0)
+    conc = torch.as_tensor(promote(concentration), dtype=loc.dtype, device=loc.device)
     try:
         batch_shape = torch.broadcast_shapes(loc.shape[:-1], conc.shape)
     except RuntimeError as err:

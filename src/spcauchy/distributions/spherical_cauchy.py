@@ -10,6 +10,7 @@ from torch.distributions.utils import lazy_property
 from torch.types import _size
 
 from ..special.mobius import mobius_sample
+from ..special.precision import full_precision
 from ..special.spcauchy_kl import kl_uniform, one_of, rho_parts
 from ..special.spcauchy_moments import (
     inv_square_moment,
@@ -95,6 +96,7 @@ class SphericalCauchy(RotationallySymmetric):
             return rho_parts(None, self.rho_logit)
         return rho_parts(self.rho, None)
 
+    @full_precision
     def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)
         n = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
@@ -103,6 +105,7 @@ class SphericalCauchy(RotationallySymmetric):
             return mobius_sample(self.loc, u, rho_logit=self.rho_logit)
         return mobius_sample(self.loc, u, self.rho)
 
+    @full_precision
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:
             self._validate_sample(value)
@@ -124,6 +127,7 @@ class SphericalCauchy(RotationallySymmetric):
         log_denom = torch.where(rho > 0.5, log_hi, log_lo)
         return (self.dim - 1) * (log_num - log_denom) - log_sphere_area(self.dim)
 
+    @full_precision
     def kl_to_uniform(self) -> torch.Tensor:
         """KL(self ‖ uniform on S^{p-1}), shape batch_shape."""
         if "rho_logit" in self.__dict__:
@@ -131,6 +135,7 @@ class SphericalCauchy(RotationallySymmetric):
         return kl_uniform(self.dim, self.rho)
 
     @property
+    @full_precision
     def mean_resultant_length(self) -> torch.Tensor:
         """m(ρ) = E[μᵀx] = ρ + (1-ρ²) g_p'(ρ)/2, shape batch_shape."""
         rho, rho_bar, _ = self._parts
@@ -138,6 +143,7 @@ class SphericalCauchy(RotationallySymmetric):
         return rho + rho_bar * (1 + rho) * dg / 2
 
     @property
+    @full_precision
     def variance(self) -> torch.Tensor:
         """Diagonal of Cov[x] = a μμᵀ + b (I - μμᵀ) (docs/math.md).
 

@@ -14,6 +14,7 @@ from ..special.autograd import (
     save_for_both,
 )
 from ..special.bessel import BesselTerms
+from ..special.precision import full_precision
 from ..special.vmf import (
     kl_from_terms,
     log_f_scaled_from_terms,
@@ -96,6 +97,7 @@ class VonMisesFisher(ConcentrationDistribution):
     def _terms(self) -> BesselTerms:
         return vmf_terms(self.dim, self.concentration)
 
+    @full_precision
     def rsample(self, sample_shape: _size = _NO_SHAPE) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)[:-1]
         kappa = self.concentration.expand(shape)
@@ -103,6 +105,7 @@ class VonMisesFisher(ConcentrationDistribution):
         s = _ImplicitS.call(kappa, s, self._terms.ratio_comp.expand(shape), self.dim)
         return place_around(self.loc.expand(*shape, self.dim), s)
 
+    @full_precision
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:
             self._validate_sample(value)
@@ -111,16 +114,19 @@ class VonMisesFisher(ConcentrationDistribution):
         return (-self.concentration * 0.5 * (value - self.loc).square().sum(-1) - log_f_scaled
                 - log_sphere_area(self.dim))
 
+    @full_precision
     def kl_to_uniform(self) -> torch.Tensor:
         """KL(self ‖ uniform on S^{p-1}), shape batch_shape."""
         return kl_from_terms(self.dim, self.concentration, self._terms)
 
     @property
+    @full_precision
     def mean_resultant_length(self) -> torch.Tensor:
         """A_p(κ) = E[μᵀx] = I_{p/2}(κ)/I_{p/2-1}(κ), shape batch_shape."""
         return ratio_from_terms(self.dim, self.concentration, self._terms)
 
     @property
+    @full_precision
     def variance(self) -> torch.Tensor:
         """Diagonal of Cov[x]: Var μᵀx = A'(κ), E[1-(μᵀx)²] = (p-1)A/κ (→ (p-1)/p at κ = 0)."""
         var_axis, transverse = variance_parts(self.dim, self.concentration)

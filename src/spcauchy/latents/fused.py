@@ -21,6 +21,7 @@ from torch.types import _size
 
 from ..special.autograd import TransformableFunction, check_forward_not_nested, save_for_both
 from ..special.mobius import mobius_backward, mobius_forward, mobius_jvp
+from ..special.precision import full_precision, promote
 from ..special.spcauchy_kl import differentiable_kl_derivative, kl_and_derivative
 
 
@@ -117,6 +118,7 @@ def _differentiable_backward(h: Tensor, eta: Tensor, noise: Tensor, dkl: Tensor,
     return grad_h, grad_eta
 
 
+@full_precision
 def spcauchy_latent(direction: Tensor, rho_logit: Tensor, sample_shape: _size = torch.Size()
                     ) -> tuple[Tensor, Tensor]:
     """Reparameterized sample and KL to the uniform prior of spCauchy(h/‖h‖, sigmoid(η)).
@@ -128,11 +130,12 @@ def spcauchy_latent(direction: Tensor, rho_logit: Tensor, sample_shape: _size = 
 
     Returns:
         z of shape sample_shape + (..., p) and KL of shape (...), both differentiable w.r.t.
-        ``direction`` and ``rho_logit``.
+        ``direction`` and ``rho_logit``; float32 for float16/bfloat16 inputs.
     """
     if direction.shape[:-1] != rho_logit.shape:
         raise ValueError(f"rho_logit shape {tuple(rho_logit.shape)} must equal the batch shape "
                          f"{tuple(direction.shape[:-1])} of direction")
+    direction, rho_logit = promote(direction), promote(rho_logit)
     noise = torch.randn(torch.Size(sample_shape) + direction.shape, dtype=direction.dtype,
                         device=direction.device)
     return _Latent.call(direction, rho_logit, noise)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .autograd import TransformableFunction, check_forward_not_nested, save_for_both
+from .precision import full_precision, promote
 
 
 def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
@@ -156,6 +157,7 @@ class _Mobius(TransformableFunction):
         return (x_t,) + (None,) * 6
 
 
+@full_precision
 def mobius_sample(loc: Tensor, u: Tensor, rho: Tensor | None = None, *,
                   rho_logit: Tensor | None = None) -> Tensor:
     """Map uniform points ``u`` (..., p) to spCauchy(loc, ρ) samples (..., p).
@@ -164,4 +166,4 @@ def mobius_sample(loc: Tensor, u: Tensor, rho: Tensor | None = None, *,
     u; gradients flow to ``loc`` and to the given concentration parameter.
     """
     param = rho_logit if rho_logit is not None else rho
-    return _Mobius.call(loc, param, u, rho_logit is not None)
+    return _Mobius.call(promote(loc), promote(param), promote(u), rho_logit is not None)

@@ -34,6 +34,7 @@ from .autograd import (
     with_derivative,
 )
 from .checks import check_dim
+from .precision import full_precision, promote
 from .spcauchy_moments import log_moments
 
 _X_LEFT, _X_RIGHT, _CELLS_PER_UNIT, _DEGREE = -20.0, 40.0, 64, 5
@@ -236,6 +237,7 @@ class _KLUniform(TransformableFunction):
         return param_t * differentiable_kl_derivative(ctx.dim, param, dkl, ctx.is_logit), None
 
 
+@full_precision
 def kl_uniform(dim: int, rho: Tensor | None = None, *, rho_logit: Tensor | None = None) -> Tensor:
     """KL(spCauchy(μ, ρ) ‖ Uniform(S^{dim-1})) for each batch element; independent of μ.
 
@@ -247,10 +249,11 @@ def kl_uniform(dim: int, rho: Tensor | None = None, *, rho_logit: Tensor | None 
 
     Returns:
         Tensor of shape (...), differentiable w.r.t. the given parameter, with relative error at
-        the level of the dtype's epsilon (tests/test_kl_reference.py).
+        the level of the dtype's epsilon (tests/test_kl_reference.py); float32 for
+        float16/bfloat16 input.
     """
     check_dim(dim)
     param, is_logit = one_of(rho, rho_logit)
     if not torch.is_tensor(param) or not param.is_floating_point():
         raise ValueError(f"{'rho_logit' if is_logit else 'rho'} must be a floating-point tensor")
-    return _KLUniform.call(param, dim, is_logit)
+    return _KLUniform.call(promote(param), dim, is_logit)
