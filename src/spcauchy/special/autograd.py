@@ -19,6 +19,8 @@ from torch import Tensor
 from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 from torch.autograd import forward_ad
 
+from .precision import full_precision
+
 Derivative = Callable[[Tensor], Tensor]
 
 
@@ -44,6 +46,8 @@ class TransformableFunction(torch.autograd.Function):
         super().__init_subclass__(**kwargs)
         if "forward" not in cls.__dict__:
             return
+        # a backward pass run under autocast must not run the formulas in half precision
+        cls.backward = staticmethod(full_precision(cls.backward))  # type: ignore[method-assign]
         cls._eager = _eager_twin(cls)
         if cls.saved_outputs:
             setup, n = cls.setup_context, cls.saved_outputs
@@ -57,7 +61,8 @@ class TransformableFunction(torch.autograd.Function):
     @classmethod
     def call(cls, *args):
         """``apply`` for positional arguments, returning the results without the intermediates."""
-        if torch._C._are_functorch_transforms_active():
+        # dynamo traces the torch.func-style Function, not the dynamically built twin
+        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
             return _results(cls.apply(*args), cls.saved_outputs)
         return cls._eager.apply(*args)
 
