@@ -17,8 +17,8 @@ from spcauchy import (
     spcauchy_kl_uniform,
     spcauchy_latent,
 )
+from sphere_stats import DEVICES
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 LOW = [torch.bfloat16, torch.float16]
 P = 5
 

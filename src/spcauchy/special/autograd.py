@@ -40,7 +40,6 @@ class TransformableFunction(torch.autograd.Function):
     """
 
     saved_outputs: ClassVar[int] = 0
-    _eager: ClassVar[type[torch.autograd.Function]]
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -48,9 +47,20 @@ class TransformableFunction(torch.autograd.Function):
             return
         # a backward pass run under autocast must not run the formulas in half precision
         cls.backward = staticmethod(full_precision(cls.backward))  # type: ignore[method-assign]
-        cls._eager = _eager_twin(cls)
-        if cls.saved_outputs:
-            setup, n = cls.setup_context, cls.saved_outputs
+        n = cls.saved_outputs
+        eager, compiled = _eager_twin(cls, True), _eager_twin(cls, False)
+
+        # a closure per class, so that dynamo sees the twins as classes, not as attributes
+        def call(*args):
+            if torch.compiler.is_compiling():  # dynamo refuses Functions with a custom jvp
+                return compiled.apply(*args)
+            if torch._C._are_functorch_transforms_active():
+                return _results(cls.apply(*args), n)
+            return eager.apply(*args)
+
+        cls.call = staticmethod(call)  # type: ignore[method-assign]
+        if n:
+            setup = cls.setup_context
 
             def setup_context(ctx, inputs, output) -> None:
                 ctx.mark_non_differentiable(*output[-n:])
@@ -60,11 +70,9 @@ class TransformableFunction(torch.autograd.Function):
 
     @classmethod
     def call(cls, *args):
-        """``apply`` for positional arguments, returning the results without the intermediates."""
-        # dynamo traces the torch.func-style Function, not the dynamically built twin
-        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
-            return _results(cls.apply(*args), cls.saved_outputs)
-        return cls._eager.apply(*args)
+        """``apply`` for positional arguments, returning the results without the intermediates
+        (defined for each subclass by ``__init_subclass__``)."""
+        raise NotImplementedError
 
 
 def save_for_both(ctx, *tensors: Tensor) -> None:
@@ -85,7 +93,8 @@ def _results(output, saved_outputs: int):
     return output[0] if len(output) == 1 else output
 
 
-def _eager_twin(cls: type[TransformableFunction]) -> type[torch.autograd.Function]:
+def _eager_twin(cls: type[TransformableFunction], with_jvp: bool) -> type[torch.autograd.Function]:
+    """The old-style Function of ``cls``'s methods (with its jvp rule, or without, for dynamo)."""
     fwd, setup, jvp_rule, n = cls.forward, cls.setup_context, cls.jvp, cls.saved_outputs
 
     def forward(ctx, *args):
@@ -97,7 +106,7 @@ def _eager_twin(cls: type[TransformableFunction]) -> type[torch.autograd.Functio
         return _results(jvp_rule(ctx, *tangents), n)
 
     methods = {"forward": staticmethod(forward), "backward": staticmethod(cls.backward)}
-    if jvp_rule is not torch.autograd.Function.jvp:
+    if with_jvp and jvp_rule is not torch.autograd.Function.jvp:
         methods["jvp"] = staticmethod(jvp)
     return type(cls.__name__, (torch.autograd.Function,), methods)
 
@@ -179,7 +188,10 @@ def check_forward_not_nested(name: str) -> None:
 
 
 def active_transforms() -> list[str]:
-    """Kinds ('Grad', 'Jvp', 'Vmap', ...) of the active torch.func transforms, outermost first."""
+    """Kinds ('Grad', 'Jvp', 'Vmap', ...) of the active torch.func transforms, outermost first
+    (none while torch.compile traces: dynamo cannot trace the interpreter stack)."""
+    if torch.compiler.is_compiling():
+        return []
     return [interpreter.key().name for interpreter in retrieve_all_functorch_interpreters()]
 
 

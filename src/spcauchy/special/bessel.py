@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from .autograd import with_derivative
+from .tables import constant_table
 
 _NU_DEBYE = 15.0
 _DEBYE_TERMS = 12
@@ -67,7 +68,7 @@ def _debye_polynomials(n_terms: int) -> tuple[tuple[Fraction, ...], ...]:
     return tuple(polys)
 
 
-@cache
+@constant_table
 def _debye_table(nu: float, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Columns over powers t^j: (S(t)-S(1))/((t-1)S(1)), S(t)/S(1), S'(t)/S(1), S''(t)/S(1),
     S'''(t)/S(1)."""

@@ -15,7 +15,6 @@ whose terms shrink at least like 2⁻ⁿ there.
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import torch
 from torch import Tensor
@@ -23,11 +22,12 @@ from torch import Tensor
 from .autograd import with_derivative
 from .checks import check_dim
 from .gamma_ratio import log_gamma_ratio, log_gamma_ratio3
+from .tables import constant_table
 
 _SERIES_TERMS = 56  # 2^-56 < 1e-16
 
 
-@cache
+@constant_table
 def _kl_series(beta: float, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Columns (c_n βⁿ, n c_n βⁿ, n(n-1) c_n βⁿ) over powers (κ/β)^{n-2}, n = 2..N (scaled: βⁿ
     overflows)."""

@@ -36,6 +36,7 @@ from .autograd import (
 from .checks import check_dim
 from .precision import full_precision, promote
 from .spcauchy_moments import log_moments
+from .tables import constant_table
 
 _X_LEFT, _X_RIGHT, _CELLS_PER_UNIT, _DEGREE = -20.0, 40.0, 64, 5
 # Largest table coordinate: a power of two below the number of cells, exact in float32.
@@ -89,9 +90,32 @@ class _Table(NamedTuple):
     dim_m1: Tensor
 
 
-@cache
 def _table(dim: int, dtype: torch.dtype, device: torch.device) -> _Table:
     """The per-(p, dtype, device) table of L(x) + log(p-1) and L'(x); see the module docstring."""
+    if torch.compiler.is_compiling():  # graph constants (tables.constant_table)
+        return _assemble(dim, dtype, device)
+    return _cached_table(dim, dtype, device)
+
+
+@cache
+def _cached_table(dim: int, dtype: torch.dtype, device: torch.device) -> _Table:
+    return _assemble(dim, dtype, device)
+
+
+def _assemble(dim: int, dtype: torch.dtype, device: torch.device) -> _Table:
+    return _Table(_coefficients(dim, dtype, device), *_constants(dim, dtype, device).unbind())
+
+
+@constant_table
+def _constants(dim: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The _Table fields after ``coef``, as one tensor."""
+    return torch.tensor([_CELLS_PER_UNIT, -_X_LEFT * _CELLS_PER_UNIT, 2.0, -1.0, 1.0, _X_MAX,
+                         dim - 1.0], dtype=dtype, device=device)
+
+
+@constant_table
+def _coefficients(dim: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``_Table.coef``: Chebyshev fits of L + log(p-1) and L' on every cell, as monomials."""
     f64 = torch.float64
     cells = int((_X_RIGHT - _X_LEFT) * _CELLS_PER_UNIT)
     n = _DEGREE + 1
@@ -115,12 +139,7 @@ def _table(dim: int, dtype: torch.dtype, device: torch.device) -> _Table:
         to_mono[d] -= to_mono[d - 2]
     mono = (cheb @ to_mono).permute(1, 2, 0).contiguous()  # (cells, n, 2)
 
-    def const(v: float) -> Tensor:
-        return torch.tensor(v, dtype=dtype, device=device)
-
-    return _Table(mono.to(dtype=dtype, device=device), const(_CELLS_PER_UNIT),
-                  const(-_X_LEFT * _CELLS_PER_UNIT), const(2.0), const(-1.0), const(1.0),
-                  const(_X_MAX), const(dim - 1.0))
+    return mono.to(dtype=dtype, device=device)
 
 
 def kl_and_derivative(dim: int, param: Tensor, is_logit: bool) -> tuple[Tensor, Tensor]:

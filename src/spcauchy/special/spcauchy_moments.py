@@ -32,6 +32,8 @@ from functools import cache
 import torch
 from torch import Tensor
 
+from .tables import constant_table
+
 # Odd dimensions up to this one switch to the η-expansion for ρ > 1/2 (there η ≤ 1/8): at ρ = 1
 # their ρ²-series needs 3900 (p=7), 675 (p=9), 86 (p=15) terms, against ≤ 64 for p = 17..129.
 _ETA_MAX_DIM = 15
@@ -119,7 +121,6 @@ def _div_eta(c: Tensor, j: int) -> Tensor:
     return torch.nn.functional.pad(c[j:], (0, j))
 
 
-@cache
 def _tables(p: int, kind: str, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Coefficient matrix (N+1, columns) over powers y⁰..y^N; see log_moments / inv_square_moment.
 
@@ -157,11 +158,27 @@ def _tables(p: int, kind: str, dtype: torch.dtype, device: torch.device) -> Tens
     return table.to(dtype=dtype, device=device)
 
 
+# One cache per kind: a compiled graph may hold one table of each (tables.constant_table).
+@constant_table
+def _log_table(p: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    return _tables(p, "log", dtype, device)
+
+
+@constant_table
+def _inv2_table(p: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    return _tables(p, "inv2", dtype, device)
+
+
+@constant_table
+def _inv12_table(p: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    return _tables(p, "inv12", dtype, device)
+
+
 def _evaluate(table: Tensor, y: Tensor) -> Tensor:
     """Σ_n table[n, :] y^n for each element of y: shape (...) -> (..., columns)."""
-    n = table.shape[0] - 1
+    n = table.size(0) - 1  # not .shape: dynamo fails on .shape of some graph constants
     if n == 0:
-        return table[0].expand(*y.shape, table.shape[1])
+        return table[0].expand(*y.shape, table.size(1))
     powers = torch.cumprod(y.unsqueeze(-1).expand(*y.shape, n), dim=-1)
     return table[0] + powers @ table[1:]
 
@@ -176,7 +193,7 @@ def _eta(rho: Tensor, rho_bar: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def log_moments(p: int, rho: Tensor, rho_bar: Tensor) -> tuple[Tensor, Tensor]:
     """(g_p(ρ), g_p'(ρ)) for ρ ∈ [0, 1], given ρ̄ = 1 - ρ. Shapes: (...) -> (...), (...)."""
-    table = _tables(p, "log", rho.dtype, rho.device)
+    table = _log_table(p, rho.dtype, rho.device)
     r2 = rho * rho
     if not uses_eta_expansion(p):
         m = _evaluate(table, r2)
@@ -199,7 +216,7 @@ def inv_square_moment(p: int, rho: Tensor, rho_bar: Tensor) -> Tensor:
     """F_p(ρ) = E_{p+2}(1 + ρ² + 2ρt)⁻², t with density ∝ (1-t²)^{(p-1)/2}. Shape (...)."""
     if p == 2:  # the only dimension whose series neither terminates nor decays: 1/(1-ρ²)
         return 1 / (rho_bar * (1 + rho))
-    table = _tables(p, "inv2", rho.dtype, rho.device)
+    table = _inv2_table(p, rho.dtype, rho.device)
     r2 = rho * rho
     if not uses_eta_expansion(p):
         return _evaluate(table, r2)[..., 0]
@@ -229,7 +246,7 @@ def mean_direction_variance(p: int, rho: Tensor, rho_bar: Tensor) -> Tensor:
     }
     if p in closed:
         return closed[p]()
-    table = _tables(p, "inv12", rho.dtype, rho.device)
+    table = _inv12_table(p, rho.dtype, rho.device)
     r2 = rho * rho
     if not uses_eta_expansion(p):
         m = _evaluate(table, r2)

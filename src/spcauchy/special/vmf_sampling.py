@@ -25,27 +25,27 @@ The density of s is g(s) ∝ e^{-κs} (s(2-s))^m with m = (p-3)/2.
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import torch
 from torch import Tensor
 
 from .autograd import TransformableFunction, active_transforms
+from .tables import constant_table
 
 _LOG_DROP = 36.0  # e^-36 ≈ 2e-16
 _NODES = 64  # exact to 1e-13 for log-drops up to 160 across the interval (4 × _LOG_DROP)
 _LADDER = 48  # lengths down to 2^-47 of the tail: 40/κ at κ = 10⁸ needs 2^-23
 
 
-@cache
-def gauss_legendre01(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Gauss–Legendre nodes and weights on [0, 1] (Golub–Welsch, float64 eigendecomposition)."""
+@constant_table
+def gauss_legendre01(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Gauss–Legendre nodes and weights on [0, 1], stacked (2, n) (Golub–Welsch, float64
+    eigendecomposition)."""
     k = torch.arange(1, n, dtype=torch.float64)
     off = k / torch.sqrt(4 * k * k - 1)
     nodes, vecs = torch.linalg.eigh(torch.diag(off, 1) + torch.diag(off, -1))
     weights = 2 * vecs[0] ** 2
-    return ((nodes + 1) / 2).to(dtype=dtype, device=device), (weights / 2).to(dtype=dtype,
-                                                                              device=device)
+    return torch.stack([(nodes + 1) / 2, weights / 2]).to(dtype=dtype, device=device)
 
 
 def _propose(dim: int, kappa: Tensor, b: Tensor, proposals: int) -> tuple[Tensor, Tensor]:

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...special.precision import promote
 from ..config import Config, ConfigError
 from ..data.tokenizer import Tokenizer
-from .vae import VAE, check_sizes, full_precision
+from .vae import VAE, check_sizes
 
 
 def sequence_log_likelihood(logits: Tensor, targets: Tensor, pad_id: int) -> Tensor:
@@ -134,7 +135,7 @@ class SmilesVAE(VAE):
         m, b = z.shape[:2]
         tokens = x.repeat(m, 1)
         with self.autocast(z):
-            logits = full_precision(self.decode_logits(z.reshape(m * b, -1), tokens))
+            logits = promote(self.decode_logits(z.reshape(m * b, -1), tokens))
         return sequence_log_likelihood(logits, tokens[:, 1:], self.pad_id).view(m, b)
 
     @torch.no_grad()

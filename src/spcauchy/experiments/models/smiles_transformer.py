@@ -24,10 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...special.precision import promote
 from ..config import Config, ConfigError
 from ..data.tokenizer import Tokenizer
 from .smiles_gru import sequence_log_likelihood
-from .vae import VAE, check_sizes, full_precision
+from .vae import VAE, check_sizes
 
 # Rows of z decoded at once by ``log_lik``: bounds the memory of importance sampling (k · B rows)
 LOGLIK_CHUNK = 2048
@@ -192,7 +193,7 @@ class TransformerSmilesVAE(VAE):
         for rows, tgt in zip(z.reshape(m * b, -1).split(LOGLIK_CHUNK),
                              targets.split(LOGLIK_CHUNK), strict=True):
             with self.autocast(z):
-                logits = full_precision(self.decode_logits(rows))[:, : x.shape[1]]
+                logits = promote(self.decode_logits(rows))[:, : x.shape[1]]
             out.append(sequence_log_likelihood(logits, tgt, self.pad_id))
         return torch.cat(out).view(m, b)
 
@@ -215,7 +216,7 @@ class TransformerSmilesVAE(VAE):
         if not temperature >= 0.0:
             raise ValueError(f"temperature must be ≥ 0 (0 = greedy), got {temperature!r}")
         with self.autocast(z):
-            logits = full_precision(self.decode_logits(z))[:, 1: 1 + max_len]
+            logits = promote(self.decode_logits(z))[:, 1: 1 + max_len]
         if temperature == 0.0:
             ids = logits.argmax(-1)
         else:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from ...latents import latent_family
+from ...special.precision import promote
 from .objectives import elbo_terms, importance_log_likelihood
 
 # config ``precision`` → autocast dtype of the networks (None: no autocast)
@@ -26,11 +27,6 @@ def check_sizes(**sizes: int) -> None:
     for name, v in sizes.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-
-
-def full_precision(t: Tensor) -> Tensor:
-    """``t`` in float32 if autocast produced a half-precision tensor, else unchanged."""
-    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 class VAE(nn.Module):
@@ -68,7 +64,7 @@ class VAE(nn.Module):
     def _params(self, x: Tensor) -> Tensor:
         """Encoder output at full precision: the posterior never sees bfloat16."""
         h = self.encode(x)
-        return full_precision(h)
+        return promote(h)
 
     def posterior(self, x: Tensor) -> Distribution:
         return self.latent.posterior(self._params(x), self.d)
@@ -125,7 +121,7 @@ class BernoulliVAE(VAE):
         """Decoder logits (float32) for z of shape (..., D) → (..., *event_shape)."""
         with self.autocast(z):
             flat = self.decoder(z.reshape(-1, z.shape[-1]))
-        return full_precision(flat).reshape(*z.shape[:-1], *event_shape)
+        return promote(flat).reshape(*z.shape[:-1], *event_shape)
 
     def decoder_log_prob(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x|z) for x (B, *event), z (m, B, D) → (m, B)."""
