@@ -7,11 +7,12 @@ analytic KL. spCauchy: the fused layer `spcauchy_latent` (normalize + Möbius sa
 autograd node, what the VAEs use), and the same computation through the Distribution API
 (`F.normalize`, `SphericalCauchy(...).rsample()`, `spcauchy_kl_uniform`) for comparison. vMF and
 Power Spherical: `F.normalize`, softplus concentration, `rsample()` and `kl_divergence` to
-`HypersphericalUniform`. Times are medians of
-torch.utils.benchmark (one thread, float32, CPU); ratios are family / Gaussian, so the table is
-comparable across machines.
+`HypersphericalUniform`; with the `power-spherical` package installed, its PowerSpherical too.
+The compiled columns run the same steps under torch.compile. Times are medians of
+torch.utils.benchmark (one thread, float32, CPU); ratios are family / eager Gaussian, so the
+table is comparable across machines.
 
-    python benchmarks/latent_layer.py [--out results/benchmarks/latent_layer.md]
+    python benchmarks/latent_layer.py [--out results/benchmarks/latent_layer.md] [--no-compile]
 """
 
 from __future__ import annotations
@@ -97,6 +98,16 @@ def axial(cls: type) -> Callable:
     return make
 
 
+def compiled(make: Callable) -> Callable:
+    """The same layer under torch.compile (inductor, static shapes, one graph per cell)."""
+
+    def make_compiled(batch: int, p: int) -> tuple[Callable[[], torch.Tensor], list[torch.Tensor]]:
+        step, params = make(batch, p)
+        return torch.compile(step, fullgraph=True, dynamic=False), params
+
+    return make_compiled
+
+
 FAMILIES: dict[str, Callable] = {
     "gaussian": gaussian,
     "spcauchy": spcauchy_fused,
@@ -104,6 +115,27 @@ FAMILIES: dict[str, Callable] = {
     "vmf": axial(VonMisesFisher),
     "power": axial(PowerSpherical),
 }
+COMPILED = {"gaussian (compiled)": compiled(gaussian),
+            "spcauchy (compiled)": compiled(spcauchy_fused),
+            "spcauchy (Distribution API, compiled)": compiled(spcauchy)}
+try:  # the reference Power Spherical implementation (De Cao & Aziz), where installed
+    import power_spherical
+
+    def _package_power(batch: int, p: int):
+        direction = torch.randn(batch, p, requires_grad=True)
+        raw = (2 * torch.randn(batch) + 2).requires_grad_()
+        prior = power_spherical.HypersphericalUniform(p, validate_args=False)
+
+        def step() -> torch.Tensor:
+            q = power_spherical.PowerSpherical(F.normalize(direction, dim=-1), F.softplus(raw),
+                                               validate_args=False)
+            return q.rsample().sum() + kl_divergence(q, prior).sum()
+
+        return step, [direction, raw]
+
+    FAMILIES["power_spherical package"] = _package_power
+except ImportError:
+    pass
 
 
 def time_cell(batch: int, p: int, rounds: int, min_run_time: float, checks: int
@@ -116,6 +148,7 @@ def time_cell(batch: int, p: int, rounds: int, min_run_time: float, checks: int
     layer's forward and backward; finiteness is checked on separate, untimed steps.
     """
     runs, bad = {}, {}
+    torch._dynamo.reset()  # each cell compiles its own graphs (dynamo limits recompiles per code)
     for name, make in FAMILIES.items():
         torch.manual_seed(0)
         step, params = make(batch, p)
@@ -150,10 +183,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per cell")
     ap.add_argument("--min-run-time", type=float, default=0.2, help="seconds per round")
     ap.add_argument("--checks", type=int, default=100, help="untimed steps checked for NaN/Inf")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile columns")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if not args.no_compile:
+        FAMILIES.update(COMPILED)
     names = list(FAMILIES)
     rows, ratios = [], {n: [] for n in names[1:]}
+    bad_steps = dict.fromkeys(names, 0)
     for batch in BATCHES:
         for p in DIMS:
             res = time_cell(batch, p, args.rounds, args.min_run_time, args.checks)
@@ -161,9 +198,10 @@ def main() -> None:
             cells = []
             for n in names:
                 t, bad = res[n]
+                bad_steps[n] += bad
                 if n != "gaussian":
                     ratios[n].append(t / base)
-                cells.append(f"{t * 1e6:.0f} µs ({t / base:.2f}×, {bad} non-finite)")
+                cells.append(f"{t * 1e6:.0f} µs ({t / base:.2f}×)")
             rows.append(f"| {batch} | {p} | " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
     geo = {n: math.exp(sum(map(math.log, r)) / len(r)) for n, r in ratios.items()}
@@ -172,18 +210,28 @@ def main() -> None:
     def geo_ratio(a: list[float], b: list[float]) -> float:
         return math.exp(sum(math.log(x / y) for x, y in zip(a, b, strict=True)) / len(a))
 
+    anchors = [n for n in ("vmf", "power", "power_spherical package") if n in ratios]
     speedup = {(n, ref): geo_ratio(ratios[n], ratios[ref])
-               for ref in ("spcauchy", "spcauchy (Distribution API)") for n in ("vmf", "power")}
+               for ref in ("spcauchy", "spcauchy (Distribution API)") for n in anchors}
+    # compiled / eager of the same layer, per cell (the Gaussian's eager time is the base)
+    eager_of = {"spcauchy (compiled)": "spcauchy",
+                "spcauchy (Distribution API, compiled)": "spcauchy (Distribution API)"}
+    gains = {n: [c / e for c, e in zip(ratios[n], ratios[ref], strict=True)]
+             for n, ref in eager_of.items() if n in ratios}
+    if "gaussian (compiled)" in ratios:
+        gains["gaussian (compiled)"] = ratios["gaussian (compiled)"]
     lines = [
         "# Latent-layer benchmark",
         "",
         "rsample + KL to the prior, forward + backward, float32, CPU, 1 thread; thread CPU time",
         f"per step (best of {args.rounds} interleaved rounds of medians) and ratio to the Gaussian",
-        "layer (torch Normal rsample + analytic KL). Non-finite: steps whose loss or gradients",
-        f"were not finite, out of {args.checks} untimed steps per cell (fresh noise each step).",
+        "layer (torch Normal rsample + analytic KL). Compiled columns: torch.compile (inductor,",
+        "fullgraph, static shapes) of the same step, compile time excluded. Non-finite: steps",
+        f"whose loss or gradients were not finite, {args.checks} untimed steps a cell and layer.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
         f"torch {torch.__version__}, Python {platform.python_version()}.",
-        "Command: `python benchmarks/latent_layer.py`",
+        "Command: `python benchmarks/latent_layer.py` (`pip install power-spherical` adds the",
+        "reference Power Spherical package as a column).",
         "",
         "| batch | p | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(names),
@@ -193,11 +241,15 @@ def main() -> None:
           for n in ratios),
         *(f"- {ref} is {v:.2f}× faster than {n} (geometric mean over the grid)"
           for (n, ref), v in speedup.items()),
+        *(f"- {n} / eager: geometric mean {math.exp(sum(map(math.log, g)) / len(g)):.2f}×, "
+          f"cells {min(g):.2f}–{max(g):.2f}×" for n, g in gains.items()),
+        "- non-finite steps (of " + f"{args.checks * len(BATCHES) * len(DIMS)}): "
+        + ", ".join(f"{n} {k}" for n, k in bad_steps.items()),
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
-    print("\n".join(lines[-len(ratios) - len(speedup) - 1:]))
+    print("\n".join(lines[-len(ratios) - len(speedup) - len(gains) - 2:]))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from torch.distributions import Distribution, constraints
 from torch.types import _size
 
 from ..special.precision import LOW_PRECISION, full_precision, promote
+from ..special.random import standard_normal
 from .constraints import LOW_PRECISION_SPHERE_TOL, finite_nonnegative, unit_sphere
 from .uniform import log_sphere_area
 
@@ -126,7 +127,7 @@ def place_around(loc: Tensor, s: Tensor) -> Tensor:
     Shapes: loc (..., p), s (...) -> (..., p).
     """
     p = loc.shape[-1]
-    n = torch.randn((*s.shape, p - 1), dtype=loc.dtype, device=loc.device)
+    n = standard_normal((*s.shape, p - 1), loc.dtype, loc.device)
     v = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True)
     sigma = torch.where(loc[..., :1] >= 0, 1.0, -1.0).to(loc.dtype)
     y = torch.cat([-sigma * (1 - s).unsqueeze(-1), torch.sqrt(s * (2 - s)).unsqueeze(-1) * v], -1)

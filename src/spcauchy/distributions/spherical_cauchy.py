@@ -11,6 +11,7 @@ from torch.types import _size
 
 from ..special.mobius import mobius_sample
 from ..special.precision import full_precision
+from ..special.random import standard_normal
 from ..special.spcauchy_kl import kl_uniform, one_of, rho_parts
 from ..special.spcauchy_moments import (
     inv_square_moment,
@@ -99,7 +100,7 @@ class SphericalCauchy(RotationallySymmetric):
     @full_precision
     def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)
-        n = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
+        n = standard_normal(shape, self.loc.dtype, self.loc.device)
         u = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True)
         if "rho_logit" in self.__dict__:
             return mobius_sample(self.loc, u, rho_logit=self.rho_logit)

@@ -9,6 +9,7 @@ from torch.distributions import Distribution
 from torch.types import _size
 
 from ..special.checks import check_dim
+from ..special.random import standard_normal
 from .constraints import unit_sphere
 
 
@@ -57,7 +58,7 @@ class HypersphericalUniform(Distribution):
         return new
 
     def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
-        n = torch.randn(self._extended_shape(sample_shape), dtype=self.dtype, device=self.device)
+        n = standard_normal(self._extended_shape(sample_shape), self.dtype, self.device)
         return n / torch.linalg.vector_norm(n, dim=-1, keepdim=True)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

@@ -93,7 +93,8 @@ class NormalLatent(_Sampling):
 
     def prior(self, d: int, like: Tensor) -> Distribution:
         zero = torch.zeros(d, dtype=like.dtype, device=like.device)
-        return Independent(Normal(zero, torch.ones_like(zero)), 1)
+        return Independent(Normal(zero, torch.ones_like(zero), validate_args=False), 1,
+                           validate_args=False)
 
     def path(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor:
         """Straight line between a, b (D,) at times t (T,) → (T, D)."""

@@ -22,6 +22,7 @@ from torch.types import _size
 from ..special.autograd import TransformableFunction, check_forward_not_nested, save_for_both
 from ..special.mobius import mobius_backward, mobius_forward, mobius_jvp
 from ..special.precision import full_precision, promote
+from ..special.random import standard_normal
 from ..special.spcauchy_kl import differentiable_kl_derivative, kl_and_derivative
 
 
@@ -136,6 +137,6 @@ def spcauchy_latent(direction: Tensor, rho_logit: Tensor, sample_shape: _size = 
         raise ValueError(f"rho_logit shape {tuple(rho_logit.shape)} must equal the batch shape "
                          f"{tuple(direction.shape[:-1])} of direction")
     direction, rho_logit = promote(direction), promote(rho_logit)
-    noise = torch.randn(torch.Size(sample_shape) + direction.shape, dtype=direction.dtype,
-                        device=direction.device)
+    noise = standard_normal(torch.Size(sample_shape) + direction.shape, direction.dtype,
+                            direction.device)
     return _Latent.call(direction, rho_logit, noise)
