@@ -138,8 +138,8 @@ except ImportError:
     pass
 
 
-def time_cell(batch: int, p: int, rounds: int, min_run_time: float, checks: int
-              ) -> dict[str, tuple[float, int]]:
+def time_cell(batch: int, p: int, rounds: int, min_run_time: float, checks: int,
+              device: str = "cpu") -> dict[str, tuple[float, int]]:
     """Per family: (seconds per forward+backward, non-finite steps out of ``checks``) for one
     grid cell.
 
@@ -165,10 +165,11 @@ def time_cell(batch: int, p: int, rounds: int, min_run_time: float, checks: int
             return bool(torch.isfinite(loss)) and all(t.grad.isfinite().all() for t in params)
 
         bad[name] = sum(not finite() for _ in range(checks))  # also the warm-up (tables)
-        # CPU time of this thread: with one intra-op thread all work runs here, and other
+        # CPU: time of this thread; with one intra-op thread all work runs here, and other
         # processes on the machine do not inflate it the way they inflate wall-clock time.
-        runs[name] = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=1,
-                                     timer=time.thread_time)
+        # GPU: wall clock, which benchmark.Timer synchronizes with the device.
+        timer = {"timer": time.thread_time} if device == "cpu" else {}
+        runs[name] = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=1, **timer)
     best = dict.fromkeys(FAMILIES, math.inf)
     for _ in range(rounds):
         for name, timer in runs.items():
@@ -184,16 +185,19 @@ def main() -> None:
     ap.add_argument("--min-run-time", type=float, default=0.2, help="seconds per round")
     ap.add_argument("--checks", type=int, default=100, help="untimed steps checked for NaN/Inf")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile columns")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
     args = ap.parse_args()
     torch.set_num_threads(1)
+    torch.set_default_device(args.device)
     if not args.no_compile:
         FAMILIES.update(COMPILED)
     names = list(FAMILIES)
     rows, ratios = [], {n: [] for n in names[1:]}
     bad_steps = dict.fromkeys(names, 0)
-    for batch in BATCHES:
+    for batch in args.batches:
         for p in DIMS:
-            res = time_cell(batch, p, args.rounds, args.min_run_time, args.checks)
+            res = time_cell(batch, p, args.rounds, args.min_run_time, args.checks, args.device)
             base = res["gaussian"][0]
             cells = []
             for n in names:
@@ -220,18 +224,23 @@ def main() -> None:
              for n, ref in eager_of.items() if n in ratios}
     if "gaussian (compiled)" in ratios:
         gains["gaussian (compiled)"] = ratios["gaussian (compiled)"]
+    command_args = "" if args.device == "cpu" else (
+        f" --device {args.device} --batches {' '.join(map(str, args.batches))}")
     lines = [
         "# Latent-layer benchmark",
         "",
-        "rsample + KL to the prior, forward + backward, float32, CPU, 1 thread; thread CPU time",
-        f"per step (best of {args.rounds} interleaved rounds of medians) and ratio to the Gaussian",
-        "layer (torch Normal rsample + analytic KL). Compiled columns: torch.compile (inductor,",
-        "fullgraph, static shapes) of the same step, compile time excluded. Non-finite: steps",
-        f"whose loss or gradients were not finite, {args.checks} untimed steps a cell and layer.",
+        "rsample + KL to the prior, forward + backward, float32, "
+        + ("CPU, 1 thread; thread CPU time" if args.device == "cpu" else
+           f"{torch.cuda.get_device_name() if args.device == 'cuda' else args.device}; time")
+        + f" per step (best of {args.rounds} interleaved rounds of medians) and ratio to the",
+        "Gaussian layer (torch Normal rsample + analytic KL). Compiled columns: torch.compile",
+        "(inductor, fullgraph, static shapes) of the same step, compile time excluded.",
+        f"Non-finite: steps with a non-finite loss or gradient, of {args.checks} untimed ones",
+        "per layer and cell.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
         f"torch {torch.__version__}, Python {platform.python_version()}.",
-        "Command: `python benchmarks/latent_layer.py` (`pip install power-spherical` adds the",
-        "reference Power Spherical package as a column).",
+        f"Command: `python benchmarks/latent_layer.py{command_args}`",
+        "(`pip install power-spherical` adds the reference Power Spherical package as a column).",
         "",
         "| batch | p | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(names),
@@ -243,7 +252,7 @@ def main() -> None:
           for (n, ref), v in speedup.items()),
         *(f"- {n} / eager: geometric mean {math.exp(sum(map(math.log, g)) / len(g)):.2f}×, "
           f"cells {min(g):.2f}–{max(g):.2f}×" for n, g in gains.items()),
-        "- non-finite steps (of " + f"{args.checks * len(BATCHES) * len(DIMS)}): "
+        "- non-finite steps (of " + f"{args.checks * len(args.batches) * len(DIMS)}): "
         + ", ".join(f"{n} {k}" for n, k in bad_steps.items()),
         "",
     ]

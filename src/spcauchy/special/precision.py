@@ -38,9 +38,10 @@ def full_precision(fn: F) -> F:
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        active = [d for d in _AUTOCAST_DEVICES if torch.is_autocast_enabled(d)]
-        if not active:
+        # one C call on the hot path (training steps, where autocast is off); 4 would cost 1.7 µs
+        if not torch._C._is_any_autocast_enabled():
             return fn(*args, **kwargs)
+        active = [d for d in _AUTOCAST_DEVICES if torch.is_autocast_enabled(d)]
         with contextlib.ExitStack() as stack:
             for device in active:
                 stack.enter_context(torch.autocast(device, enabled=False))
