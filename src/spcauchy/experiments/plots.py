@@ -55,9 +55,10 @@ def save_curves(run_dirs: list[str | Path], path: str | Path) -> Path:
     for run in run_dirs:
         rows = read_history(run)
         epochs = [int(r["epoch"]) for r in rows]
-        ax.plot(epochs, [float(r["train_loss"]) for r in rows], "--", alpha=0.5)
+        marker = "o" if len(rows) < 3 else None  # a line through one or two points is invisible
+        ax.plot(epochs, [float(r["train_loss"]) for r in rows], "--", alpha=0.5, marker=marker)
         ax.plot(epochs, [float(r["val_loss"]) for r in rows], label=Path(run).name,
-                color=ax.lines[-1].get_color())
+                color=ax.lines[-1].get_color(), marker=marker)
     ax.set_xlabel("epoch")
     ax.set_ylabel("negative ELBO (nats; dashed: train)")
     ax.legend(fontsize=8)

@@ -12,7 +12,8 @@ from .files import write_atomic
 from .rundir import read_history, read_test_metrics
 
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 8px}"
-        "table{border-collapse:collapse;font-size:14px}"
+        "table{border-collapse:collapse;font-size:14px;margin-bottom:12px}"
+        "caption{text-align:left;font-weight:bold;padding:4px 0}"
         "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}")
 
 
@@ -30,10 +31,10 @@ def _img(path: Path) -> str:
 def _table(runs: list[Run]) -> str:
     """One table per dataset among ``runs``, with that dataset's own metric columns."""
     by_dataset: dict[str, list[list[object]]] = {}
-    columns = {}
+    columns, units = {}, {}
     for run in runs:
         cfg, m = run.cfg, read_test_metrics(run.dir)
-        columns[cfg.dataset] = dataset(cfg).columns
+        columns[cfg.dataset], units[cfg.dataset] = dataset(cfg).columns, dataset(cfg).unit
         cells = [run.dir.name, cfg.family, cfg.latent_dim, len(read_history(run.dir))]
         cells += [f"{m[k]:.2f}" if isinstance(m.get(k), float) else m.get(k, "–")
                   for _, k in columns[cfg.dataset]]
@@ -44,7 +45,8 @@ def _table(runs: list[Run]) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in labels)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
                        + "</tr>" for row in rows)
-        tables.append(f"<table><tr>{head}</tr>{body}</table>")
+        caption = html.escape(f"{name}: nats per {units[name]}")
+        tables.append(f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>")
     return "".join(tables)
 
 
@@ -60,7 +62,7 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "spca
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(note)}</p>" if note else "",
-             "<h2>Test metrics (nats per image; log_lik = IS estimate with k samples)</h2>",
+             "<h2>Test metrics (IS-LL: importance-sampled log-likelihood, k samples)</h2>",
              _table(runs), *_tables(tables), "<h2>Training curves</h2>",
              _img(plots.save_curves([r.dir for r in runs], out.with_suffix(".curves.png")))]
     for run in runs:

@@ -47,7 +47,8 @@ class Dataset:
     the examples (runs compared in one table must agree on them). ``metrics(run, test)``: extra
     test metrics beside ELBO, KL, IS-LL and active units. ``figures``: file name → writer
     ``(run, path) -> path`` drawn for every run in a report. ``sample`` / ``interpolate``: the
-    ``spcauchy sample`` / ``interpolate`` commands.
+    ``spcauchy sample`` / ``interpolate`` commands. ``unit``: what one example is (the metrics
+    are nats per example).
     """
 
     name: str
@@ -59,6 +60,7 @@ class Dataset:
     sample: Sampler
     interpolate: Interpolator
     metrics: Callable[[Run, Examples], dict[str, float]] | None = None
+    unit: str = "example"
 
 
 def check_same_data(configs: list[Config], fields: tuple[str, ...]) -> None:

@@ -192,4 +192,5 @@ DATASET = Dataset(
              "interpolation.png": save_interpolation, "latent_map.png": save_latent_map},
     sample=_sample,
     interpolate=_interpolate,
+    unit="image",
 )

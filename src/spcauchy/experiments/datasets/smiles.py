@@ -552,4 +552,5 @@ DATASET = Dataset(
     sample=_sample,
     interpolate=_interpolate,
     metrics=run_metrics,
+    unit="molecule",
 )
