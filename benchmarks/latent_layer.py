@@ -9,8 +9,8 @@ autograd node, what the VAEs use), and the same computation through the Distribu
 Power Spherical: `F.normalize`, softplus concentration, `rsample()` and `kl_divergence` to
 `HypersphericalUniform`; with the `power-spherical` package installed, its PowerSpherical too.
 The compiled columns run the same steps under torch.compile. Times are medians of
-torch.utils.benchmark (one thread, float32, CPU); ratios are family / eager Gaussian, so the
-table is comparable across machines.
+torch.utils.benchmark (one thread, float32; CPU unless --device says otherwise); ratios are
+family / eager Gaussian, so the table is comparable across machines.
 
     python benchmarks/latent_layer.py [--out results/benchmarks/latent_layer.md] [--no-compile]
 """

@@ -85,8 +85,18 @@ def power(h, eta):
 @pytest.mark.parametrize("fn", [fused, api_logit, api_rho, power])
 def test_latent_layers_trace_without_breaks_or_warnings(fn):
     h, eta = torch.randn(16, P, requires_grad=True), torch.randn(16, requires_grad=True)
-    fn(h, eta)  # warm torch's own caches (kl_divergence's dispatch table), not ours
+    # warm the caches: torch's kl_divergence dispatch table misses with a graph break (ours do
+    # not: test_cold_tables_are_built_while_tracing)
+    fn(h, eta)
     assert explain(fn, h, eta) == ([], [])
+
+
+def test_cold_tables_are_built_while_tracing():
+    """A (p, dtype) no other test uses: the tables are first built while dynamo traces."""
+    h = torch.randn(8, 23, dtype=torch.float64, requires_grad=True)
+    eta = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    assert explain(fused, h, eta) == ([], [])
+    assert explain(api_rho, h, eta) == ([], [])
 
 
 @pytest.mark.parametrize("preset", ["mnist-mlp", "mnist-cnn"])
@@ -121,13 +131,13 @@ def test_vmf_breaks_only_at_the_rejection_check():
 
 
 @pytest.fixture
-def eager_random(monkeypatch):
+def eager_random():
     """Compiled code draws from torch's generator like eager code, so results compare exactly."""
     import torch._inductor.config as inductor
 
-    monkeypatch.setattr(inductor, "fallback_random", True)
     dynamo.reset()
-    yield
+    with inductor.patch(fallback_random=True):
+        yield
     dynamo.reset()
 
 
@@ -151,3 +161,25 @@ def test_compiled_training_step_equals_eager(eager_random):
     torch.testing.assert_close(c_loss, loss, rtol=1e-5, atol=1e-5)
     for g, c in zip(grads, c_grads, strict=True):
         torch.testing.assert_close(c, g, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fn", [fused, api_logit])
+def test_compiled_under_autocast(fn, eager_random):
+    """torch.compile inside a bf16 autocast region: one graph (the library switches autocast off
+    with plain `with` blocks, which dynamo traces) and the eager float32 value. The compiled
+    backward, though, runs partly in bfloat16 (PyTorch traces it under the region's autocast),
+    so gradients are only close: the README says to keep the latent outside autocast."""
+    h, eta = torch.randn(64, P, requires_grad=True), torch.randn(64, requires_grad=True)
+    torch.manual_seed(2)
+    eager = fn(h, eta)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert explain(fn, h, eta) == ([], [])
+        torch.manual_seed(2)
+        compiled = torch.compile(fn, fullgraph=True)(h, eta)
+    assert compiled.dtype == torch.float32
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-4)
+    g_eager = torch.autograd.grad(eager, [h, eta])
+    g_compiled = torch.autograd.grad(compiled, [h, eta])
+    for a, b in zip(g_compiled, g_eager, strict=True):
+        assert a.isfinite().all()
+        torch.testing.assert_close(a, b, rtol=0.05, atol=0.02)

@@ -21,7 +21,7 @@ class _UnitSphere(constraints.Constraint):
     The tolerance 1e3·eps (≈1.2e-4 in float32, 2.2e-13 in float64) accepts any vector that was
     normalized in that precision, at any dimension up to 10⁴, and rejects everything else. In
     float16/bfloat16, where 1e3·eps is about 1 or more, it is 0.02: normalization there is off by
-    at most a few 2⁻⁹ (half a bfloat16 ulp per coordinate, and the rounding of the norm).
+    at most a few 2⁻⁸ (half a bfloat16 ulp at 1 per coordinate, and the rounding of the norm).
     """
 
     is_discrete = False

@@ -75,7 +75,7 @@ def check_sample(x: Tensor, weights: Tensor | None, min_points: int) -> tuple[Te
     x = x / norm
     if weights is None:
         return x, torch.full(x.shape[:-1], 1.0 / n, dtype=x.dtype, device=x.device)
-    w = promote(torch.as_tensor(weights, device=x.device))
+    w = torch.as_tensor(weights, device=x.device)
     if w.is_complex() or w.dim() < 1 or w.shape[-1] != n:
         raise ValueError(f"weights must be a real tensor of shape (..., n) with n = {n}; got "
                          f"{tuple(w.shape)}")

@@ -36,7 +36,8 @@ class TransformableFunction(torch.autograd.Function):
     without making them outputs (each extra output costs about 0.6 µs) and skips the binding of
     the arguments to ``forward``'s signature that ``Function.apply`` does for setup_context
     (about 12 µs a call, more than the whole KL node takes at VAE batch sizes). ``apply`` itself
-    stays as torch.func expects it.
+    stays as torch.func expects it. While torch.compile traces, ``call`` uses a third twin
+    without the jvp rule, as dynamo refuses Functions that define one.
     """
 
     saved_outputs: ClassVar[int] = 0

