@@ -9,6 +9,7 @@ import torch
 from packages import needs
 from spcauchy.experiments import checkpoint
 from spcauchy.experiments.cli import main
+from spcauchy.experiments.compare import write_tables
 from spcauchy.experiments.config import ConfigError, load
 from spcauchy.experiments.data.tokenizer import Tokenizer
 from spcauchy.experiments.datasets import load_run
@@ -22,6 +23,7 @@ from spcauchy.experiments.datasets.smiles import (
     sample,
     tokenizer_of,
 )
+from spcauchy.experiments.rundir import read_config
 from spcauchy.experiments.train import train
 from spcauchy.latents import LATENTS
 
@@ -126,6 +128,22 @@ def test_cli_sample_interpolate_evaluate_report(run, tmp_path, capsys):
     assert "interpolation" in page and "train subsample" in page
     assert (run / "samples.png").exists()
 
+
+
+def test_grid_tables_of_molecule_runs(run, tmp_path):
+    """A compare grid of SMILES cells: nats per molecule and the molecule metrics per cell."""
+    if not (run / "test_metrics.json").exists():
+        assert main(["evaluate", str(run), "--samples", "40", "--reference-size", "60"]) == 0
+    cell = tmp_path / "grid" / "spcauchy-d3-s0"
+    cell.mkdir(parents=True)
+    for name in ("config.json", "metrics.csv", "test_metrics.json"):
+        (cell / name).write_bytes((run / name).read_bytes())
+    write_tables(tmp_path / "grid", read_config(cell))
+    text = (tmp_path / "grid" / "results.md").read_text()
+    assert "Nats per molecule" in text and "n molecules" in text and "image" not in text
+    assert "| exact recon | valid interp. | distinct interp. |" in text
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert f"| spcauchy | 3 | 0 | {metrics['active_units_scaled']:.3f} |" in text
 
 def test_one_table_needs_runs_on_the_same_molecules():
     a = load("smiles-moses")

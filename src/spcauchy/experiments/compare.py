@@ -25,6 +25,7 @@ import torch
 
 from ..latents import LATENTS
 from .config import Config, ConfigError, check_same_run
+from .datasets import dataset
 from .evaluate import evaluate_run
 from .files import LockedError, locked, write_atomic
 from .published import side_by_side, summary_table
@@ -133,6 +134,10 @@ def finished_cells(root: Path) -> list[dict]:
     return sorted(rows, key=lambda r: (r["d"], order.get(r["family"], len(order)), r["seed"]))
 
 
+# the metrics of the per-cell table itself
+_STANDARD = {"log_lik", "elbo", "recon", "kl", "active_units", "k", "n"}
+
+
 def _num(row: dict, key: str, fmt: str = ".2f") -> str:
     value = row.get(key)
     return "–" if value is None else format(value, fmt)
@@ -148,13 +153,14 @@ def write_tables(root: Path, base: Config) -> None:
     write_atomic(root / "results.csv", text.getvalue())
     minutes = sum(r["train_minutes"] for r in rows)
     holdout = "test" if base.holdout == "test" else "validation"
+    data = dataset(base)
     lines = [f"Protocol `{base.model}` ({base.dataset}, precision {base.precision}): at most "
              f"{base.epochs} epochs per cell (early stop {base.early_stop or 'off'}), batch "
              f"{base.batch_size}; {minutes:.0f} training minutes (wall clock, shared machine) "
              "in total.",
-             f"Nats per image. best recon = lowest per-epoch {holdout} reconstruction (epoch); "
-             f"the other columns evaluate the {base.eval_model} model on the test set (n images;"
-             " IS-LL with k importance samples).", "",
+             f"Nats per {data.unit}. best recon = lowest per-epoch {holdout} reconstruction "
+             f"(epoch); the other columns evaluate the {base.eval_model} model on the test set "
+             f"(n {data.unit}s; IS-LL with k importance samples).", "",
              "| family | d | seed | epochs | best recon (epoch) | IS-LL (k) | ELBO | recon | KL |"
              " active | n |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -167,6 +173,13 @@ def write_tables(root: Path, base: Config) -> None:
                      f"{_num(r, 'log_lik')} ({r['k']}) | {r['elbo']:.2f} | {r['recon']:.2f} | "
                      f"{r['kl']:.2f} | {r['active_units']} | {r.get('n', '–')} |")
     done = [r for r in rows if "failed" not in r]
+    # the dataset's own metrics (molecules: exact reconstruction, interpolation validity)
+    own = [(label, key) for label, key in data.columns if key not in _STANDARD]
+    if own and done:
+        lines += ["", "| family | d | seed | " + " | ".join(label for label, _ in own) + " |",
+                  "|---|---|---|" + "---|" * len(own)]
+        lines += [f"| {r['family']} | {r['d']} | {r['seed']} | "
+                  + " | ".join(_num(r, key, ".3f") for _, key in own) + " |" for r in done]
     text = "\n".join(lines) + "\n\n"
     text += SUMMARIES.get(base.model, side_by_side)(done, base.model)
     write_atomic(root / "results.md", text)
