@@ -275,6 +275,19 @@ def test_spherical_cauchy_rsample_and_log_prob(logit: bool) -> None:
 KAPPAS = torch.tensor([0.0, 0.5, 2.0, 7.0, 20.0], dtype=F64)
 
 
+def _check_concentration_derivatives(cls: type, loc: torch.Tensor, kappa: torch.Tensor,
+                                     x: torch.Tensor) -> None:
+    """log_prob under vmap of grad, and jacrev / jacfwd / hessian of the KL to the uniform and of
+    log_prob in κ against autograd, for a (loc, concentration) family."""
+    _check_grad_vmap(lambda m, k, v: cls(m, k).log_prob(v), loc, kappa, x)
+    for fn in (lambda k: cls(loc, k).kl_to_uniform(), lambda k: cls(loc, k).log_prob(x)):
+        expected = torch.autograd.functional.jacobian(fn, kappa)
+        _close(jacrev(fn)(kappa), expected)
+        _close(jacfwd(fn)(kappa), expected)
+        _close(hessian(lambda k, fn=fn: fn(k).sum())(kappa),
+               torch.autograd.functional.hessian(lambda k, fn=fn: fn(k).sum(), kappa))
+
+
 def test_vmf_kl_and_log_prob() -> None:
     loc = _unit(B, P, seed=8)
     x = _unit(B, P, seed=9)
@@ -284,14 +297,7 @@ def test_vmf_kl_and_log_prob() -> None:
         return VonMisesFisher(loc[0], k).kl_to_uniform()
 
     _check_grad_vmap(kl, kappa)
-    _check_grad_vmap(lambda m, k, v: VonMisesFisher(m, k).log_prob(v), loc, kappa, x)
-    for fn in (lambda k: VonMisesFisher(loc, k).kl_to_uniform(),
-               lambda k: VonMisesFisher(loc, k).log_prob(x)):
-        expected = torch.autograd.functional.jacobian(fn, kappa)
-        _close(jacrev(fn)(kappa), expected)
-        _close(jacfwd(fn)(kappa), expected)
-        _close(hessian(lambda k, fn=fn: fn(k).sum())(kappa),
-               torch.autograd.functional.hessian(lambda k, fn=fn: fn(k).sum(), kappa))
+    _check_concentration_derivatives(VonMisesFisher, loc, kappa, x)
 
     # the derivatives' own derivatives run after the vmap that created the values has ended
     def batched(k: torch.Tensor) -> torch.Tensor:
@@ -396,14 +402,7 @@ def test_power_spherical() -> None:
 
     _close(grad(drawn, argnums=(0, 1))(loc, kappa + 0.5), _autograd(drawn, loc, kappa + 0.5))
     _check_grad_vmap(lambda k: PowerSpherical(loc[0], k).kl_to_uniform(), kappa)
-    _check_grad_vmap(lambda m, k, v: PowerSpherical(m, k).log_prob(v), loc, kappa, x)
-    for fn in (lambda k: PowerSpherical(loc, k).kl_to_uniform(),
-               lambda k: PowerSpherical(loc, k).log_prob(x)):
-        expected = torch.autograd.functional.jacobian(fn, kappa)
-        _close(jacrev(fn)(kappa), expected)
-        _close(jacfwd(fn)(kappa), expected)
-        _close(hessian(lambda k, fn=fn: fn(k).sum())(kappa),
-               torch.autograd.functional.hessian(lambda k, fn=fn: fn(k).sum(), kappa))
+    _check_concentration_derivatives(PowerSpherical, loc, kappa, x)
 
     def batched(k: torch.Tensor) -> torch.Tensor:
         return vmap(lambda m, c, v: PowerSpherical(m, c).log_prob(v))(loc, k, x).sum()
