@@ -21,6 +21,7 @@ from spcauchy.experiments.datasets import build_model, load_data, load_run
 from spcauchy.experiments.datasets import smiles as smiles_data
 from spcauchy.experiments.datasets.smiles import (
     TokenSplit,
+    epoch_metrics,
     interpolate,
     interpolation_protocol,
     load_bundle,
@@ -29,7 +30,9 @@ from spcauchy.experiments.datasets.smiles import (
     sample,
     select_smiles,
 )
+from spcauchy.experiments.compare import write_tables
 from spcauchy.experiments.evaluate import evaluate_run
+from spcauchy.experiments.rundir import read_config, read_history
 from spcauchy.experiments.models.smiles_transformer import (
     TransformerSmilesVAE,
     ZeroMemoryDecoderLayer,
@@ -381,6 +384,36 @@ def test_evaluation_writes_the_paper_metrics(run):
     assert 0.0 <= metrics["recon_accuracy_train"] <= 1.0
     assert metrics["recon_string_accuracy"] <= metrics["recon_accuracy"]
     assert metrics["n"] == 8 and metrics["weights"] == "last"
+
+
+def test_held_out_reconstruction_follows_every_epoch(run, tiny_data):
+    """The preset records exact reconstruction of the validation molecules after each epoch:
+    the final row is the trained model's own score."""
+    rows = read_history(run)
+    assert len(rows) == 2 and all(0.0 <= r["val_recon_accuracy"] <= 1.0 for r in rows)
+    r = load_run(run)
+    assert rows[-1]["val_recon_accuracy"] == epoch_metrics(r.model, r.cfg, tiny_data.val)[
+        "recon_accuracy"]
+
+
+def test_epoch_metrics_off_or_undefined(tmp_path, tiny_data):
+    history = train(_cfg("epoch_metrics=false"), tmp_path / "off", data=tiny_data)
+    assert "val_recon_accuracy" not in history[0]
+    with pytest.raises(ConfigError, match="defines no per-epoch metrics"):  # before any data
+        train(load("mnist-cnn", ["epoch_metrics=true", "data_path=/nonexistent"]),
+              tmp_path / "mnist")
+
+
+def test_grid_draws_the_learning_curve(run, tmp_path):
+    cell = tmp_path / "grid" / "spcauchy-d3-s0"
+    cell.mkdir(parents=True)
+    evaluate_run(run, device="cpu")
+    for name in ("config.json", "metrics.csv", "test_metrics.json"):
+        (cell / name).write_bytes((run / name).read_bytes())
+    write_tables(tmp_path / "grid", read_config(cell))
+    text = (tmp_path / "grid" / "results.md").read_text()
+    assert "](curve-recon_accuracy.png)" in text and "Held-out exact recon" in text
+    assert (tmp_path / "grid" / "curve-recon_accuracy.png").stat().st_size > 1000
 
 
 # --- tokens and data -----------------------------------------------------------------------

@@ -24,13 +24,14 @@ from pathlib import Path
 import torch
 
 from ..latents import LATENTS
+from . import plots
 from .config import Config, ConfigError, check_same_run
 from .datasets import dataset
 from .evaluate import evaluate_run
 from .files import LockedError, locked, write_atomic
 from .published import side_by_side, summary_table
 from .rundir import read_config, read_history, read_json, read_test_metrics
-from .train import NonFiniteLossError, train
+from .train import TERMS, NonFiniteLossError, train
 
 COLUMNS = ("family", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik", "elbo",
            "recon", "kl", "active_units", "k", "n", "train_minutes", "failed")
@@ -180,6 +181,22 @@ def write_tables(root: Path, base: Config) -> None:
                   "|---|---|---|" + "---|" * len(own)]
         lines += [f"| {r['family']} | {r['d']} | {r['seed']} | "
                   + " | ".join(_num(r, key, ".3f") for _, key in own) + " |" for r in done]
+    lines += _learning_curves(root, done, dict((key, label) for label, key in data.columns))
     text = "\n".join(lines) + "\n\n"
     text += SUMMARIES.get(base.model, side_by_side)(done, base.model)
     write_atomic(root / "results.md", text)
+
+
+def _learning_curves(root: Path, rows: list[dict], labels: dict[str, str]) -> list[str]:
+    """``curve-{name}.png`` of every per-epoch held-out metric (config ``epoch_metrics``) of the
+    cells ``rows``; the lines of results.md that show them."""
+    dirs = [cell_dir(root, r["family"], r["d"], r["seed"]) for r in rows]
+    names = sorted({k[4:] for d in dirs for row in read_history(d)[:1] for k in row
+                    if k.startswith("val_") and k[4:] not in TERMS})
+    lines = []
+    for name in names:
+        label = f"held-out {labels.get(name, name)}"
+        plots.save_curves(dirs, root / f"curve-{name}.png", key=name, label=label)
+        lines += ["", f"{label.capitalize()} after every epoch:", "",
+                  f"![{label} per epoch](curve-{name}.png)"]
+    return lines

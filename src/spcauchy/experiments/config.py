@@ -81,6 +81,9 @@ class Config:
     seed: int = 0
     device: str = "auto"         # "auto": cuda (per local rank) if available, else cpu
     progress: bool = True        # tqdm progress bars
+    epoch_metrics: bool = False  # after every epoch, the dataset's held-out metrics into the
+    #                              epoch table as val_<name> (smiles: exact reconstruction of
+    #                              the validation molecules; see Dataset.epoch_metrics)
     # evaluation
     eval_k: int = 500            # importance samples for the test log-likelihood
     eval_model: str = "best"     # weights evaluated: best (best.pt) | last (the final model)

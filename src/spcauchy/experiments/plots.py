@@ -49,17 +49,21 @@ def save_cluster_map(z: Tensor, assigned: Tensor, centers: Tensor, path: str | P
     return save_figure(fig, path)
 
 
-def save_curves(run_dirs: list[str | Path], path: str | Path) -> Path:
-    """Validation loss (negative ELBO) per epoch of each run."""
+def save_curves(run_dirs: list[str | Path], path: str | Path, key: str = "loss",
+                label: str = "negative ELBO (nats)") -> Path:
+    """``val_{key}`` per epoch of each run (solid), and ``train_{key}`` where recorded (dashed)."""
     fig, ax = plt.subplots(figsize=(6, 4))
+    dashed = False
     for run in run_dirs:
-        rows = read_history(run)
+        rows = [r for r in read_history(run) if f"val_{key}" in r]
         epochs = [int(r["epoch"]) for r in rows]
         marker = "o" if len(rows) < 3 else None  # a line through one or two points is invisible
-        ax.plot(epochs, [float(r["train_loss"]) for r in rows], "--", alpha=0.5, marker=marker)
-        ax.plot(epochs, [float(r["val_loss"]) for r in rows], label=Path(run).name,
-                color=ax.lines[-1].get_color(), marker=marker)
+        ax.plot(epochs, [r[f"val_{key}"] for r in rows], label=Path(run).name, marker=marker)
+        if rows and f"train_{key}" in rows[0]:
+            dashed = True
+            ax.plot(epochs, [r[f"train_{key}"] for r in rows], "--", alpha=0.5, marker=marker,
+                    color=ax.lines[-1].get_color())
     ax.set_xlabel("epoch")
-    ax.set_ylabel("negative ELBO (nats; dashed: train)")
+    ax.set_ylabel(f"{label}{'; dashed: train' if dashed else ''}")
     ax.legend(fontsize=8)
     return save_figure(fig, path)

@@ -5,7 +5,8 @@ It needs only ``model(batch) -> {"loss", "recon", "kl", "elbo"}`` (scalar tensor
 checkpoints: ``last.pt`` (model, optimizer, scheduler, config, history and every process's RNG
 state, for ``resume``) and ``best.pt`` (weights at the best validation value of ``monitor``: the
 -ELBO, or recon + β KL for a β-VAE with ``kl_end`` = β < 1, or the reconstruction term).
-``config.json`` records the run's config in readable form.
+``config.json`` records the run's config in readable form. With ``epoch_metrics`` on, the
+dataset's held-out metrics (e.g. exact reconstruction of molecules) join each epoch's row.
 Batches come from generators seeded by (seed, epoch, rank), so a resumed run reproduces the
 uninterrupted one exactly.
 """
@@ -30,7 +31,7 @@ from . import checkpoint
 from .annealing import epoch_kl_weight, kl_weight
 from .config import Config, ConfigError, apply, check_same_run
 from .data.split import DataBundle, Examples
-from .datasets import DATASETS, build_model, load_data
+from .datasets import DATASETS, build_model, dataset, load_data
 from .distributed import Context, all_sum, gather_objects, setup
 from .files import LockedError, locked, write_atomic
 from .progress import progress
@@ -122,6 +123,18 @@ def run_epoch(model: nn.Module, split: Examples, cfg: Config, ctx: Context, epoc
     return {k: (total[i] / total[-1]).item() for i, k in enumerate(TERMS)}
 
 
+def _epoch_metrics(model: nn.Module, cfg: Config, val: Examples, ctx: Context
+                   ) -> dict[str, float]:
+    """The dataset's per-epoch held-out metrics (``Dataset.epoch_metrics``), computed by the
+    first process and shared, so every process keeps the same history."""
+    values = None
+    if ctx.main:
+        model.eval()
+        with torch.no_grad():
+            values = dataset(cfg).epoch_metrics(model, cfg, val)
+    return gather_objects(values, ctx)[0]
+
+
 def _rng_state(ctx: Context) -> list[torch.Tensor]:
     """Every process's torch RNG state (latent noise differs per process)."""
     state = torch.get_rng_state()
@@ -183,6 +196,8 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
             raise ConfigError(f"unknown {field} {getattr(cfg, field)!r}; choose from "
                               + ", ".join(names))
     _beta(cfg, 0)
+    if cfg.epoch_metrics and dataset(cfg).epoch_metrics is None:
+        raise ConfigError(f"epoch_metrics: dataset {cfg.dataset} defines no per-epoch metrics")
     for tmp in out.glob(".*.tmp"):  # left by a kill during a write (we hold the lock)
         tmp.unlink(missing_ok=True)
     ctx = setup(cfg.device)
@@ -230,6 +245,8 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
             kept = (f"the checkpoint of epoch {epoch} is kept" if last.exists()
                     else "no checkpoint was written")
             raise NonFiniteLossError(f"{err}; {kept}") from None
+        if cfg.epoch_metrics:
+            va |= _epoch_metrics(model, cfg, data.val, ctx)
         target = MONITORS[cfg.monitor](va, cfg)
         improved = target < state["best"]
         state["best"] = min(state["best"], target)

@@ -48,7 +48,9 @@ class Dataset:
     test metrics beside ELBO, KL, IS-LL and active units. ``figures``: file name → writer
     ``(run, path) -> path`` drawn for every run in a report. ``sample`` / ``interpolate``: the
     ``spcauchy sample`` / ``interpolate`` commands. ``unit``: what one example is (the metrics
-    are nats per example).
+    are nats per example). ``epoch_metrics(model, cfg, val)``: held-out metrics recorded after
+    every epoch when ``cfg.epoch_metrics`` is on (a learning curve beside the loss); they must
+    not draw random numbers, so a resumed run stays the uninterrupted one.
     """
 
     name: str
@@ -60,6 +62,7 @@ class Dataset:
     sample: Sampler
     interpolate: Interpolator
     metrics: Callable[[Run, Examples], dict[str, float]] | None = None
+    epoch_metrics: Callable[[nn.Module, Config, Examples], dict[str, float]] | None = None
     unit: str = "example"
 
 
