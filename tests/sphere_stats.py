@@ -157,6 +157,15 @@ def marginal_cdf(d: torch.distributions.Distribution, x: torch.Tensor) -> torch.
     raise TypeError(f"no exact marginal for {type(d).__name__}")
 
 
+def perturbed(d: torch.distributions.Distribution, factor: float
+              ) -> torch.distributions.Distribution:
+    """The same family and loc with the concentration (ρ or κ) multiplied by ``factor``."""
+    if isinstance(d, SphericalCauchy):
+        return SphericalCauchy(d.loc.double(), torch.sigmoid(d.rho_logit.double()) * factor,
+                               validate_args=False)
+    return type(d)(d.loc.double(), d.concentration.double() * factor, validate_args=False)
+
+
 # ------------------------------------------------------------------------ Kolmogorov–Smirnov
 
 

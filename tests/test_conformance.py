@@ -55,6 +55,7 @@ from sphere_stats import (
     ks_test,
     log_sphere_area,
     marginal_cdf,
+    perturbed,
     sphere_error,
     unit,
 )
@@ -749,14 +750,6 @@ def test_density_integrates_to_one(ex: Example, seed: int) -> None:
 # ---------------------------------------------------------------------------- goodness of fit
 
 
-def _perturbed(d: Distribution, factor: float) -> Distribution:
-    """The same family and loc with the concentration (ρ or κ) multiplied by ``factor``."""
-    if isinstance(d, SphericalCauchy):
-        return SphericalCauchy(d.loc.double(), torch.sigmoid(d.rho_logit.double()) * factor,
-                               validate_args=False)
-    return type(d)(d.loc.double(), d.concentration.double() * factor, validate_args=False)
-
-
 @pytest.mark.parametrize("ex", tagged("gof"))
 def test_sampler_goodness_of_fit(ex: Example, seed: int) -> None:
     _skip_unless(ex, "marginal")
@@ -772,7 +765,7 @@ def test_sampler_goodness_of_fit(ex: Example, seed: int) -> None:
     # the law of μᵀx by more than KS can miss
     resolvable = d.mean_resultant_length >= POWER_MIN_MEAN_LENGTH
     if resolvable.any():
-        _, p_wrong = ks_test(marginal_cdf(_perturbed(d, 0.9), x))
+        _, p_wrong = ks_test(marginal_cdf(perturbed(d, 0.9), x))
         assert (p_wrong[resolvable] < KS_LEVEL).all(), (ex.id, p_wrong)
 
 

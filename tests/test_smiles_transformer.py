@@ -14,6 +14,7 @@ from torch import nn
 
 from packages import needs
 from spcauchy.experiments import checkpoint
+from spcauchy.experiments.compare import write_tables
 from spcauchy.experiments.config import ConfigError, load
 from spcauchy.experiments.data.split import DataBundle
 from spcauchy.experiments.data.tokenizer import Tokenizer
@@ -30,14 +31,13 @@ from spcauchy.experiments.datasets.smiles import (
     sample,
     select_smiles,
 )
-from spcauchy.experiments.compare import write_tables
 from spcauchy.experiments.evaluate import evaluate_run
-from spcauchy.experiments.rundir import read_config, read_history
 from spcauchy.experiments.models.smiles_transformer import (
     TransformerSmilesVAE,
     ZeroMemoryDecoderLayer,
     sinusoidal_positions,
 )
+from spcauchy.experiments.rundir import read_config, read_history
 from spcauchy.experiments.train import _beta, train
 from spcauchy.latents import LATENTS
 
