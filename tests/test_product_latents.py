@@ -311,6 +311,30 @@ def test_every_command_runs_on_product_and_mixed_runs(sets, tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_grid_keeps_products_apart_from_single_spheres(tmp_path, capsys):
+    """One grid directory holds one sphere and a product of the same family and d as two cells
+    (``spcauchy-d6-s0``, ``spcauchy-x3-d6-s0``), listed as ``spcauchy`` and ``spcauchy×3``."""
+    from mnist_fake import write_fake_mnist
+    from spcauchy.experiments.cli import main
+    from spcauchy.experiments.compare import finished_cells
+
+    fake = write_fake_mnist(tmp_path / "mnist.pkl.gz")
+    tiny = [f"data_path='{fake}'", "hidden=[16]", "batch_size=20", "epochs=1", "progress=false",
+            "eval_k=2"]
+    grid = ["compare", "--out", str(tmp_path / "grid"), "--families", "spcauchy", "vmf",
+            "--dims", "6", *(a for s in tiny for a in ("--set", s))]
+    assert main(grid) == 0
+    assert main([*grid, "--set", "factors=3"]) == 0
+    rows = finished_cells(tmp_path / "grid")
+    assert [(r["family"], r["factors"], r["cell"]) for r in rows] == [
+        ("spcauchy", 1, "spcauchy-d6-s0"), ("vmf", 1, "vmf-d6-s0"),
+        ("spcauchy×3", 3, "spcauchy-x3-d6-s0"), ("vmf×3", 3, "vmf-x3-d6-s0")]
+    text = (tmp_path / "grid" / "results.md").read_text()
+    assert "| spcauchy×3 | 6 | 0 | 1 |" in text and "| vmf | 6 | 0 | 1 |" in text
+    saved = (tmp_path / "grid" / "spcauchy-x3-d6-s0" / "config.json").read_text()
+    assert '"factors": 3' in saved
+
+
 @pytest.mark.parametrize("sets, message", [
     (["factors=0"], "factors must be"),
     (["factors=two"], "factors must be int"),

@@ -33,21 +33,23 @@ from .published import side_by_side, summary_table
 from .rundir import read_config, read_history, read_json, read_test_metrics
 from .train import TERMS, NonFiniteLossError, train
 
-COLUMNS = ("family", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik", "elbo",
+COLUMNS = ("family", "factors", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik", "elbo",
            "recon", "kl", "active_units", "k", "n", "train_minutes", "failed")
 # protocol (model) → summary of the finished cells beside the published numbers
 SUMMARIES = {"cnn": summary_table}
-_CELL = re.compile(r"(?P<family>[a-z+]+)-d(?P<d>\d+)-s(?P<seed>\d+)")
+_CELL = re.compile(r"(?P<family>[a-z+]+)(?:-x(?P<factors>\d+))?-d(?P<d>\d+)-s(?P<seed>\d+)")
 
 
-def cell_dir(root: Path, family: str, d: int, seed: int) -> Path:
-    return root / f"{family}-d{d}-s{seed}"
+def cell_dir(root: Path, cfg: Config) -> Path:
+    """``root/{family}-d{d}-s{seed}``; a product of m spheres: ``{family}-x{m}-d{d}-s{seed}``."""
+    product = f"-x{cfg.factors}" if cfg.factors > 1 else ""
+    return root / f"{cfg.family}{product}-d{cfg.latent_dim}-s{cfg.seed}"
 
 
 def run_cell(cfg: Config, root: Path) -> Path | None:
     """Train and evaluate one cell unless it is finished (or failed) already; None if another
     process is working on it."""
-    out = cell_dir(root, cfg.family, cfg.latent_dim, cfg.seed)
+    out = cell_dir(root, cfg)
     try:
         with locked(out):
             _run_cell(cfg, out)
@@ -103,13 +105,17 @@ def run_grid(configs: list[Config], root: str | Path, *, jobs: int = 1,
 
 
 def read_cell(out: Path) -> dict:
-    """One row of the tables from a cell's files: family, d and seed from the directory name,
-    ``best_recon`` = the lowest per-epoch holdout reconstruction (the spCauchy paper's metric
-    when the holdout is the test set), the final evaluation from ``test_metrics.json``."""
+    """One row of the tables from a cell's files: family (``spcauchy×5`` for a product of five
+    spheres), factors, d and seed from the directory name, ``best_recon`` = the lowest
+    per-epoch holdout reconstruction (the spCauchy paper's metric when the holdout is the test
+    set), the final evaluation from ``test_metrics.json``."""
     match = _CELL.fullmatch(out.name)
     if match is None:
-        raise ConfigError(f"{out} is not a grid cell (expected FAMILY-dD-sSEED)")
-    row: dict = {"family": match["family"], "d": int(match["d"]), "seed": int(match["seed"])}
+        raise ConfigError(f"{out} is not a grid cell (expected FAMILY[-xM]-dD-sSEED)")
+    factors = int(match["factors"] or 1)
+    row: dict = {"family": match["family"] + (f"×{factors}" if factors > 1 else ""),
+                 "factors": factors, "d": int(match["d"]), "seed": int(match["seed"]),
+                 "cell": out.name}
     history = read_history(out)
     row["epochs"] = len(history)
     row["train_minutes"] = sum(h["seconds"] for h in history) / 60  # wall time, across resumes
@@ -132,7 +138,8 @@ def finished_cells(root: Path) -> list[dict]:
             for p in root.glob(f"*-d*-s*/{name}")}
     rows = [read_cell(d) for d in dirs]
     order = {name: i for i, name in enumerate(LATENTS)}
-    return sorted(rows, key=lambda r: (r["d"], order.get(r["family"], len(order)), r["seed"]))
+    return sorted(rows, key=lambda r: (r["d"], order.get(r["family"], len(order)), r["family"],
+                                       r["seed"]))
 
 
 # the metrics of the per-cell table itself
@@ -190,7 +197,7 @@ def write_tables(root: Path, base: Config) -> None:
 def _learning_curves(root: Path, rows: list[dict], labels: dict[str, str]) -> list[str]:
     """``curve-{name}.png`` of every per-epoch held-out metric (config ``epoch_metrics``) of the
     cells ``rows``; the lines of results.md that show them."""
-    dirs = [cell_dir(root, r["family"], r["d"], r["seed"]) for r in rows]
+    dirs = [root / r["cell"] for r in rows]
     names = sorted({k[4:] for d in dirs for row in read_history(d)[:1] for k in row
                     if k.startswith("val_") and k[4:] not in TERMS})
     lines = []
