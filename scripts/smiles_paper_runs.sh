@@ -8,7 +8,8 @@
 # DECODER=gru trains the autoregressive GRU VAE instead (spCauchy S^127 and the Gaussian d = 128,
 # into results/smiles/paper-gru): the same molecules, KL schedule and metrics, with the GRU's own
 # recipe from smiles-moses (256 units, embeddings of 64, Adam 1e-3, batch 128).
-# Restartable like every compare grid: finished cells are reused, interrupted ones resumed.
+# Restartable like every compare grid: finished cells are reused, interrupted ones resumed. Last,
+# the MOSES metric table of their prior samples: <out>/molecule_metrics.md (10,000 per cell).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${SPCAUCHY:-spcauchy}
@@ -29,3 +30,6 @@ for cell in "${cells[@]}"; do
   $cmd compare --config smiles-paper --families "$family" --dims $dims --seeds 0 --jobs 1 \
     "${budget[@]}" --out "$out" "$@"
 done
+# the MOSES metric table of every evaluated cell's prior samples (test metrics as written)
+mapfile -t done < <(find "$out" -mindepth 2 -maxdepth 2 -name test_metrics.json -printf '%h\n' | sort)
+$cmd evaluate "${done[@]}" --table-only --table "$out/molecule_metrics.md"

@@ -129,6 +129,21 @@ def test_cli_sample_interpolate_evaluate_report(run, tmp_path, capsys):
     assert (run / "samples.png").exists()
 
 
+def test_table_only_reuses_the_test_metrics(run, tmp_path, capsys):
+    """``--table-only``: the MOSES table alone; test_metrics.json is read, never rewritten."""
+    if not (run / "test_metrics.json").exists():
+        assert main(["evaluate", str(run), "--samples", "0"]) == 0
+    before = (run / "test_metrics.json").stat().st_mtime_ns
+    table = tmp_path / "only.md"
+    assert main(["evaluate", str(run), "--table-only", "--samples", "30", "--reference-size",
+                 "40", "--table", str(table)]) == 0
+    assert (run / "test_metrics.json").stat().st_mtime_ns == before
+    assert "train subsample" in table.read_text() and '"run"' not in capsys.readouterr().out
+    for extra, message in ((["--k", "5"], "drop --k"), (["--samples", "0"], "needs --samples")):
+        assert main(["evaluate", str(run), "--table-only", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
 
 def test_grid_tables_of_molecule_runs(run, tmp_path):
     """A compare grid of SMILES cells: nats per molecule and the molecule metrics per cell."""

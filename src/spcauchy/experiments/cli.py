@@ -57,7 +57,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     for name in ("k", "limit", "samples"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             raise ConfigError(f"--{name} must be ≥ 0, got {getattr(args, name)}")
-    for run in args.runs:
+    if args.table_only and (args.k is not None or args.limit is not None):
+        raise ConfigError("--table-only reuses the runs' test metrics: drop --k and --limit")
+    for run in [] if args.table_only else args.runs:
         print(json.dumps({"run": run, **evaluate_run(run, k=args.k, limit=args.limit)}, indent=2))
     _molecule_table(args)
 
@@ -66,6 +68,8 @@ def _molecule_table(args: argparse.Namespace) -> None:
     """The MOSES metric table of SMILES runs, with a training-subsample reference row."""
     first = load_run(args.runs[0]).cfg
     n = first.samples if args.samples is None and first.dataset == "smiles" else args.samples
+    if not n and args.table_only:
+        raise ConfigError("--table-only needs --samples > 0 (or a config with samples)")
     if not n:
         return
     if first.dataset != "smiles":
@@ -195,6 +199,9 @@ def parser() -> argparse.ArgumentParser:
                                      "[config: 10000; 0: no table]")
     ps["evaluate"].add_argument("--table", default=None,
                                 help="markdown path of that table [RUN/molecule_metrics.md]")
+    ps["evaluate"].add_argument("--table-only", action="store_true",
+                                help="SMILES runs: only the MOSES metric table, beside the test "
+                                     "metrics the runs have (test_metrics.json)")
     ps["evaluate"].add_argument("--reference-size", type=int, default=10_000,
                                 help="molecules of MOSES test / test_scaffolds the table's FCD, "
                                      "SNN, Frag and Scaf compare with [10000]")

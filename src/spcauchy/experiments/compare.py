@@ -33,8 +33,8 @@ from .published import side_by_side, summary_table
 from .rundir import read_config, read_history, read_json, read_test_metrics
 from .train import TERMS, NonFiniteLossError, train
 
-COLUMNS = ("family", "factors", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik", "elbo",
-           "recon", "kl", "active_units", "k", "n", "train_minutes", "failed")
+COLUMNS = ("family", "factors", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik",
+           "elbo", "recon", "kl", "active_units", "k", "n", "train_minutes", "failed")
 # protocol (model) → summary of the finished cells beside the published numbers
 SUMMARIES = {"cnn": summary_table}
 _CELL = re.compile(r"(?P<family>[a-z+]+)(?:-x(?P<factors>\d+))?-d(?P<d>\d+)-s(?P<seed>\d+)")
