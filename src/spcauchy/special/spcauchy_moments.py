@@ -180,7 +180,10 @@ def _evaluate(table: Tensor, y: Tensor) -> Tensor:
     if n == 0:
         return table[0].expand(*y.shape, table.size(1))
     powers = torch.cumprod(y.unsqueeze(-1).expand(*y.shape, n), dim=-1)
-    return table[0] + powers @ table[1:]
+    # Summed by vecdot (torch's own reduction), not by a matrix product: the series alternate for
+    # large p, and a BLAS kernel's blocking decides how much of the cancellation survives (MKL on
+    # an AMD EPYC: 1.3e-11 relative error of the variance at p = 10⁴; vecdot: 1.2e-12).
+    return table[0] + torch.linalg.vecdot(powers.unsqueeze(-2), table[1:].T)
 
 
 def _eta(rho: Tensor, rho_bar: Tensor) -> tuple[Tensor, Tensor, Tensor]:
