@@ -169,3 +169,6 @@ def test_metrics_table_with_reference_row():
     assert math.isnan(molecule_metrics(["xx"], set(), refs)["SNN/Test"])
     with pytest.raises(ValueError, match="rows"):
         metrics_table({REFERENCE_ROW: generated}, train, refs)
+    # no valid molecule anywhere: the reference row has the generated sets' size, not 2
+    none = metrics_table({"model": ["xx", "C(", "((", "c1cc", "Q"]}, train, refs, ks=(3,))
+    assert none["model"]["valid"] == 0.0 and none[REFERENCE_ROW]["unique@3"] == 1.0

@@ -100,14 +100,18 @@ def metrics_table(
     """Metric rows for each named generated set, plus ``"train subsample"``.
 
     The reference row draws, with ``seed``, as many training molecules as the *largest* generated
-    set has valid molecules (at least 2), so its FCD is computed at the model rows' sample size.
+    set has valid molecules, so its FCD is computed at the model rows' sample size; when no set
+    has two valid molecules (no model FCD to compare with), as many as the largest set has
+    molecules, the FCD a perfect model would reach at that size.
     """
     if not rows:
         raise ValueError("rows must name at least one generated set")
     if REFERENCE_ROW in rows:
         raise ValueError(f"rows must not use the reserved name {REFERENCE_ROW!r}")
     train_canonical = set(M.valid_canonical(train))
-    n_ref = max(2, *(len(M.valid_canonical(g)) for g in rows.values()))
+    n_ref = max(len(M.valid_canonical(g)) for g in rows.values())
+    if n_ref < 2:
+        n_ref = max(2, *(len(g) for g in rows.values()))
     if n_ref > len(train):
         raise ValueError(f"train must hold at least {n_ref} molecules for the reference row")
     sample = random.Random(seed).sample(list(train), n_ref)
