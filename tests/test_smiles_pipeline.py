@@ -158,7 +158,7 @@ def test_grid_tables_of_molecule_runs(run, tmp_path):
     assert "Nats per molecule" in text and "n molecules" in text and "image" not in text
     assert "| exact recon | valid interp. | distinct interp. |" in text
     metrics = json.loads((run / "test_metrics.json").read_text())
-    assert f"| spcauchy | 3 | 0 | {metrics['active_units_scaled']:.3f} |" in text
+    assert f"| spcauchy | 3 | 0 | {metrics['active_units_scaled']} |" in text
 
 def test_one_table_needs_runs_on_the_same_molecules():
     a = load("smiles-moses")

@@ -148,7 +148,9 @@ _STANDARD = {"log_lik", "elbo", "recon", "kl", "active_units", "k", "n"}
 
 def _num(row: dict, key: str, fmt: str = ".2f") -> str:
     value = row.get(key)
-    return "–" if value is None else format(value, fmt)
+    if value is None:
+        return "–"
+    return str(value) if isinstance(value, int) else format(value, fmt)  # counts stay counts
 
 
 def write_tables(root: Path, base: Config) -> None:
