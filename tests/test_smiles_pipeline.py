@@ -165,3 +165,22 @@ def test_one_table_needs_runs_on_the_same_molecules():
     check_same_data([a, load("smiles-moses", ["family=normal", "lr=3e-4"])], DATASET.same_data)
     with pytest.raises(ConfigError, match="train_limit"):
         check_same_data([a, load("smiles-moses", ["train_limit=5000"])], DATASET.same_data)
+
+
+def test_tradeoff_plot_of_committed_runs_and_missing_tables(tmp_path):
+    """scripts/smiles_tradeoff.py draws the committed GRU cell; a grid without its MOSES table
+    is one line on stderr and exit 2, and no picture is written."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = [sys.executable, str(root / "scripts" / "smiles_tradeoff.py")]
+    out = tmp_path / "tradeoff.png"
+    done = subprocess.run([*script, str(root / "results/smiles/paper-gru"), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and out.stat().st_size > 1000, done.stderr
+    bad = subprocess.run([*script, str(tmp_path / "none"), "--out", str(tmp_path / "x.png")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.png").exists()
