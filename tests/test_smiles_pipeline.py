@@ -133,6 +133,7 @@ def test_table_only_reuses_the_test_metrics(run, tmp_path, capsys):
     """``--table-only``: the MOSES table alone; test_metrics.json is read, never rewritten."""
     if not (run / "test_metrics.json").exists():
         assert main(["evaluate", str(run), "--samples", "0"]) == 0
+        capsys.readouterr()  # its printed metrics are not what is checked below
     before = (run / "test_metrics.json").stat().st_mtime_ns
     table = tmp_path / "only.md"
     assert main(["evaluate", str(run), "--table-only", "--samples", "30", "--reference-size",
@@ -143,6 +144,34 @@ def test_table_only_reuses_the_test_metrics(run, tmp_path, capsys):
         assert main(["evaluate", str(run), "--table-only", *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_table_only_scores_a_run_without_weights_from_its_recorded_samples(run, tmp_path,
+                                                                           capsys):
+    """A committed cell has no checkpoint: --table-only reads the samples the first table drew."""
+    if not (run / "test_metrics.json").exists():
+        assert main(["evaluate", str(run), "--samples", "0"]) == 0
+    kept = tmp_path / "kept"  # the run's files without best.pt / last.pt
+    kept.mkdir()
+    for name in ("config.json", "metrics.csv", "test_metrics.json"):
+        (kept / name).write_bytes((run / name).read_bytes())
+    table = tmp_path / "t.md"
+    args = ["--table-only", "--samples", "30", "--reference-size", "40", "--table", str(table)]
+    assert main(["evaluate", str(kept), *args]) == 2  # nothing recorded yet
+    err = capsys.readouterr().err
+    assert "recorded samples file" in err and "is missing" in err and err.count("\n") == 1
+    # the first table, from the weights, records the samples; the second reads them back
+    assert main(["evaluate", str(run), *args]) == 0
+    (tmp_path / "t.run.smi").rename(tmp_path / "t.kept.smi")
+    first = json.loads(table.with_suffix(".json").read_text())["run"]
+    assert main(["evaluate", str(kept), *args]) == 0
+    assert json.loads(table.with_suffix(".json").read_text())["kept"] == first
+    assert "Read from the samples recorded" in table.read_text()
+    lines = (tmp_path / "t.kept.smi").read_text().split("\n")
+    (tmp_path / "t.kept.smi").write_text("\n".join(lines[:10]) + "\n")
+    assert main(["evaluate", str(kept), *args]) == 2
+    err = capsys.readouterr().err
+    assert "holds 10, not 30" in err and "Traceback" not in err
 
 
 def test_grid_tables_of_molecule_runs(run, tmp_path):

@@ -413,7 +413,9 @@ def test_grid_draws_the_learning_curve(run, tmp_path):
     write_tables(tmp_path / "grid", read_config(cell))
     text = (tmp_path / "grid" / "results.md").read_text()
     assert "](curve-recon_accuracy.png)" in text and "Held-out exact recon" in text
-    assert (tmp_path / "grid" / "curve-recon_accuracy.png").stat().st_size > 1000
+    assert "](curve-recon.png)" in text and "Held-out reconstruction (nats per molecule)" in text
+    for name in ("recon_accuracy", "recon"):
+        assert (tmp_path / "grid" / f"curve-{name}.png").stat().st_size > 1000
 
 
 # --- tokens and data -----------------------------------------------------------------------

@@ -28,11 +28,12 @@ from . import plots
 from .compare import run_grid
 from .config import Config, ConfigError, load, preset_names
 from .data.packages import DataError
-from .datasets import dataset, load_run
+from .datasets import dataset, load_recorded, load_run
 from .demo import demo
 from .distributed import teardown
 from .evaluate import evaluate_run
 from .report import write_report
+from .rundir import read_config
 from .train import NonFiniteLossError, train
 
 MAX_STEPS = 1000  # points on an interpolation path
@@ -66,7 +67,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _molecule_table(args: argparse.Namespace) -> None:
     """The MOSES metric table of SMILES runs, with a training-subsample reference row."""
-    first = load_run(args.runs[0]).cfg
+    first = read_config(args.runs[0])
     n = first.samples if args.samples is None and first.dataset == "smiles" else args.samples
     if not n and args.table_only:
         raise ConfigError("--table-only needs --samples > 0 (or a config with samples)")
@@ -77,7 +78,9 @@ def _molecule_table(args: argparse.Namespace) -> None:
     from .datasets.smiles import metric_table  # RDKit and the FCD model: only for this table
 
     shared: dict = {}
-    runs = [load_run(r, shared=shared) for r in args.runs]
+    # --table-only: a run kept without its weights is scored from its recorded samples
+    runs = [load_recorded(r, shared) if args.table_only and not (Path(r) / "best.pt").exists()
+            else load_run(r, shared=shared) for r in args.runs]
     out = args.table or Path(args.runs[0]) / "molecule_metrics.md"
     metric_table(runs, n=n, out=out, reference_size=args.reference_size)
     print(Path(out).read_text())
@@ -201,7 +204,9 @@ def parser() -> argparse.ArgumentParser:
                                 help="markdown path of that table [RUN/molecule_metrics.md]")
     ps["evaluate"].add_argument("--table-only", action="store_true",
                                 help="SMILES runs: only the MOSES metric table, beside the test "
-                                     "metrics the runs have (test_metrics.json)")
+                                     "metrics the runs have (test_metrics.json); a run without "
+                                     "its weights is scored from the samples an earlier table "
+                                     "recorded")
     ps["evaluate"].add_argument("--reference-size", type=int, default=10_000,
                                 help="molecules of MOSES test / test_scaffolds the table's FCD, "
                                      "SNN, Frag and Scaf compare with [10000]")

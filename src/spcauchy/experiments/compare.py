@@ -190,20 +190,24 @@ def write_tables(root: Path, base: Config) -> None:
                   "|---|---|---|" + "---|" * len(own)]
         lines += [f"| {r['family']} | {r['d']} | {r['seed']} | "
                   + " | ".join(_num(r, key, ".3f") for _, key in own) + " |" for r in done]
-    lines += _learning_curves(root, done, dict((key, label) for label, key in data.columns))
+    lines += _learning_curves(root, done, dict((key, label) for label, key in data.columns),
+                              data.unit)
     text = "\n".join(lines) + "\n\n"
     text += SUMMARIES.get(base.model, side_by_side)(done, base.model)
     write_atomic(root / "results.md", text)
 
 
-def _learning_curves(root: Path, rows: list[dict], labels: dict[str, str]) -> list[str]:
+def _learning_curves(root: Path, rows: list[dict], labels: dict[str, str], unit: str
+                     ) -> list[str]:
     """``curve-{name}.png`` of every per-epoch held-out metric (config ``epoch_metrics``) of the
-    cells ``rows``; the lines of results.md that show them."""
+    cells ``rows``, and then of the held-out reconstruction in nats too, which keeps falling while
+    a metric such as exact reconstruction still reads 0; the lines of results.md that show them."""
     dirs = [root / r["cell"] for r in rows]
     names = sorted({k[4:] for d in dirs for row in read_history(d)[:1] for k in row
                     if k.startswith("val_") and k[4:] not in TERMS})
+    labels = {**labels, "recon": f"reconstruction (nats per {unit})"}
     lines = []
-    for name in names:
+    for name in names + ["recon"] * bool(names):
         label = f"held-out {labels.get(name, name)}"
         plots.save_curves(dirs, root / f"curve-{name}.png", key=name, label=label)
         lines += ["", f"{label.capitalize()} after every epoch:", "",

@@ -17,6 +17,7 @@ from ...latents import HEADS, LATENTS, latent_family
 from .. import checkpoint
 from ..config import DATA_KEYS, Config, ConfigError
 from ..data.split import DataBundle
+from ..rundir import read_config
 from .base import Dataset, Run
 
 # dataset name -> its module in this package (a new dataset: one file and one line here)
@@ -73,11 +74,22 @@ def load_run(run_dir: str | Path, device: str = "cpu",
         ck = checkpoint.load(path, device, keys=("model",))
     model = build_model(cfg).to(device)
     checkpoint.load_weights(model, ck["model"], path)
+    return _run(Path(run_dir), cfg, model.eval(), shared)
+
+
+def load_recorded(run_dir: str | Path, shared: dict[tuple, DataBundle] | None = None) -> Run:
+    """A run kept without its weights (a committed result): config.json, no model."""
+    return _run(Path(run_dir), read_config(run_dir), None, shared)
+
+
+def _run(run_dir: Path, cfg: Config, model: nn.Module | None,
+         shared: dict[tuple, DataBundle] | None) -> Run:
     if shared is None:
-        return Run(Path(run_dir), cfg, model.eval(), lambda: load_data(cfg))
+        return Run(run_dir, cfg, model, lambda: load_data(cfg))
     key = tuple(str(getattr(cfg, k)) for k in DATA_KEYS)
-    return Run(Path(run_dir), cfg, model.eval(),
+    return Run(run_dir, cfg, model,
                lambda: shared[key] if key in shared else shared.setdefault(key, load_data(cfg)))
 
 
-__all__ = ["DATASETS", "Dataset", "Run", "build_model", "dataset", "load_data", "load_run"]
+__all__ = ["DATASETS", "Dataset", "Run", "build_model", "dataset", "load_data", "load_recorded",
+           "load_run"]

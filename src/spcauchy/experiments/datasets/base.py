@@ -20,11 +20,12 @@ from ..data.split import DataBundle, Examples
 @dataclass
 class Run:
     """A trained run: its directory, config and model (eval mode), and its data, read on first
-    use and then kept, so a report or a command loads each checkpoint and dataset once."""
+    use and then kept, so a report or a command loads each checkpoint and dataset once. ``model``
+    is None for a run kept without its weights (``load_recorded``): only its files can be read."""
 
     dir: Path
     cfg: Config
-    model: nn.Module
+    model: nn.Module | None
     load_data: Callable[[], DataBundle] = field(repr=False)
 
     @cached_property

@@ -470,19 +470,26 @@ def metric_table(runs: Sequence[Run], *, n: int, out: str | Path,
 
     Writes ``out`` (markdown: the runs' held-out metrics, then the sample metrics) and ``out``
     with suffix .json (the sample metrics); the samples of each run go to
-    ``<out stem>.<run>.smi`` beside it. References: seeded subsamples of ``reference_size``
-    molecules of the MOSES test and scaffold-test sets.
+    ``<out stem>.<run>.smi`` beside it. A run without a model (kept without its weights, see
+    ``load_recorded``) is scored from that file as an earlier table wrote it. References: seeded
+    subsamples of ``reference_size`` molecules of the MOSES test and scaffold-test sets.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     check_same_data([run.cfg for run in runs], DATASET.same_data)
-    device = str(_device(runs[0].model))
-    generated = {}
+    models = [run.model for run in runs if run.model is not None]
+    device = str(_device(models[0])) if models else "cpu"
+    generated, recorded = {}, []
     for run in runs:
+        path = out.with_name(f"{out.stem}.{run.dir.name}.smi")
+        if run.model is None:
+            generated[run.dir.name] = _recorded_samples(run.dir, path, n)
+            recorded.append(f"`{path.name}`")
+            continue
         generated[run.dir.name] = sample(run.model, tokenizer_of(run.cfg), n,
                                          max_len=run.cfg.max_len + 1,
                                          temperature=run.cfg.temperature, seed=seed)
-        write_smi(generated[run.dir.name], out.with_name(f"{out.stem}.{run.dir.name}.smi"))
+        write_smi(generated[run.dir.name], path)
     fcd = FCDScorer(device)
     refs = []
     for ref_name, split in (("Test", "test"), ("TestSF", "test_scaffolds")):
@@ -497,8 +504,21 @@ def metric_table(runs: Sequence[Run], *, n: int, out: str | Path,
                  f"{format_table(held_out)}\n\n"
                  f"{n} prior samples per run (temperature as configured), references: "
                  f"{reference_size} molecules of MOSES test (Test) and test_scaffolds (TestSF):"
-                 f"\n\n{format_table(table)}\n")
+                 f"\n\n{format_table(table)}\n"
+                 + (f"\nRead from the samples recorded when the weights still existed: "
+                    f"{', '.join(recorded)}.\n" if recorded else ""))
     return table
+
+
+def _recorded_samples(run: Path, path: Path, n: int) -> list[str]:
+    """The ``n`` samples an earlier table drew from ``run`` (one SMILES per line, invalid
+    strings and empty decodings included)."""
+    lines = path.read_text().split("\n")[:-1] if path.is_file() else []
+    if len(lines) != n:
+        found = f"holds {len(lines)}" if path.is_file() else "is missing"
+        raise ConfigError(f"{run} has no model (best.pt missing) and its recorded samples file "
+                          f"{path} {found}, not {n}: retrain the run or leave it out")
+    return lines
 
 
 def _test_metrics(run: Path) -> dict[str, float]:
