@@ -4,7 +4,7 @@ Reads the grid directories given (each with the ``molecule_metrics.json`` that
 ``spcauchy evaluate --table-only`` writes beside its cells) and draws one PNG:
 
     python scripts/smiles_tradeoff.py results/smiles/paper results/smiles/paper-gru \
-        --out results/smiles/paper/tradeoff.png
+        --out results/smiles/tradeoff.png
 """
 
 from __future__ import annotations
