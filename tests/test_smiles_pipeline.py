@@ -172,6 +172,10 @@ def test_table_only_scores_a_run_without_weights_from_its_recorded_samples(run, 
     assert main(["evaluate", str(kept), *args]) == 2
     err = capsys.readouterr().err
     assert "holds 10, not 30" in err and "Traceback" not in err
+    (tmp_path / "t.kept.smi").write_bytes(b"\xff\xfe\x00garbage\n")
+    assert main(["evaluate", str(kept), *args]) == 2
+    err = capsys.readouterr().err
+    assert "not a text file of SMILES" in err and err.count("\n") == 1
 
 
 def test_grid_tables_of_molecule_runs(run, tmp_path):

@@ -513,7 +513,11 @@ def metric_table(runs: Sequence[Run], *, n: int, out: str | Path,
 def _recorded_samples(run: Path, path: Path, n: int) -> list[str]:
     """The ``n`` samples an earlier table drew from ``run`` (one SMILES per line, invalid
     strings and empty decodings included)."""
-    lines = path.read_text().split("\n")[:-1] if path.is_file() else []
+    try:
+        lines = path.read_text().split("\n")[:-1] if path.is_file() else []
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file of SMILES (recorded samples of {run})"
+                          ) from None
     if len(lines) != n:
         found = f"holds {len(lines)}" if path.is_file() else "is missing"
         raise ConfigError(f"{run} has no model (best.pt missing) and its recorded samples file "
