@@ -26,9 +26,9 @@ from .autograd import TransformableFunction, check_forward_not_nested, save_for_
 from .precision import full_precision, promote
 
 
-def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
-                   ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Samples x (..., p) and the per-row factors the backward needs (no autograd)."""
+def _shifted(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
+             ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(ρ, 1-ρ, w = ρμ, v = u + w, s = ‖v‖²), the concentrations as (..., 1) columns."""
     if is_logit:
         rho, rho_bar = torch.sigmoid(param), torch.sigmoid(-param)
     else:
@@ -37,6 +37,13 @@ def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
     w = rho * loc
     v = u + w
     s = torch.linalg.vecdot(v, v).unsqueeze(-1)
+    return rho, rho_bar, w, v, s
+
+
+def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
+                   ) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Samples x (..., p) and the per-row factors the backward needs (no autograd)."""
+    rho, rho_bar, w, v, s = _shifted(loc, param, u, is_logit)
     k = torch.addcmul(rho_bar, rho_bar, rho) / s  # (1-ρ)(1+ρ)/s
     # The backward reduced to per-row factors (see the module docstring):
     # ∂L/∂μ = c_g G - (c_v Gᵀv) v,  ∂L/∂param = d_μ Gᵀμ - d_v Gᵀv.
@@ -86,14 +93,7 @@ def mobius_jvp(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool, loc_t: Ten
     and y = w + kv: ẇ = ρ̇μ + ρμ̇, ṡ = 2vᵀẇ, k̇ = -(2ρρ̇ + kṡ)/s, ẏ = (1+k)ẇ + k̇v, and the
     projection x = y/‖y‖ gives ẋ = (ẏ - (xᵀẏ)x)/‖y‖.
     """
-    if is_logit:
-        rho, rho_bar = torch.sigmoid(param), torch.sigmoid(-param)
-    else:
-        rho, rho_bar = param, 1 - param
-    rho, rho_bar = rho.unsqueeze(-1), rho_bar.unsqueeze(-1)
-    w = rho * loc
-    v = u + w
-    s = torch.linalg.vecdot(v, v).unsqueeze(-1)
+    rho, rho_bar, w, v, s = _shifted(loc, param, u, is_logit)
     k = rho_bar * (1 + rho) / s
     y = w + k * v
     norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
