@@ -75,6 +75,16 @@ def test_train_evaluate_pictures_and_report(fake, tmp_path, capsys):
     assert page.count("data:image/png;base64,") == 5 and "spcauchy" in page
 
 
+def test_warnings_are_one_line(fake, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("torch.cpu._is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr("torch.cpu._is_amx_tile_supported", lambda: False)
+    assert main(["train", "--out", str(tmp_path / "run"), *_tiny(fake), "--set", "epochs=1",
+                 "--set", "precision=bf16"]) == 0
+    err = capsys.readouterr().err
+    assert err == ("spcauchy train: warning: precision=bf16 on a cpu without bfloat16 "
+                   "arithmetic: autocast emulates it, which is slower than precision=fp32\n")
+
+
 def test_compare_skips_finished_cells(fake, tmp_path, capsys):
     argv = ["compare", *_tiny(fake), "--set", "eval_k=5", "--families", "normal", "spcauchy",
             "--dims", "2", "--out", str(tmp_path / "grid")]

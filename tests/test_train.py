@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import warnings
 
 import pytest
 import torch
@@ -185,3 +186,15 @@ def test_grad_clip_bounds_the_step(fake, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     train(tiny_config(fake, "epochs=1", "grad_clip=0.5"), tmp_path / "run")
     assert norms and all(n <= 0.5 * (1 + 1e-5) for n in norms)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_bf16_arithmetic_warns(fake, tmp_path, monkeypatch, native):
+    # autocast emulates bfloat16 there: ~10x slower than fp32 for mnist-cnn on an AVX2 CPU
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(fake, "epochs=1", "precision=bf16"), tmp_path / "run")
+    slow = [w for w in caught if "without bfloat16 arithmetic" in str(w.message)]
+    assert len(slow) == (0 if native else 1)

@@ -9,6 +9,7 @@ line; the file itself is never changed.
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,10 @@ def load(path: str | Path, map_location: str | torch.device = "cpu",
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint file there")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # a foreign pickle protocol: the safe loader either reads it or refuses it below
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         # garbage, or a pickle that builds other objects than tensors and plain data (code)
         raise CheckpointError(f"{path}: not a checkpoint of ours, refused by the safe loader "

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -256,8 +257,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"spcauchy {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        args.func(args)
+        with warnings.catch_warnings():  # restores the display on return
+            warnings.showwarning = one_line
+            args.func(args)
     except (ConfigError, DataError) as err:
         print(f"spcauchy {args.command}: error: {err}", file=sys.stderr)
         return 2

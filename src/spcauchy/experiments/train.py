@@ -19,6 +19,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from .data.split import DataBundle, Examples
 from .datasets import DATASETS, build_model, dataset, load_data
 from .distributed import Context, all_sum, gather_objects, setup
 from .files import LockedError, locked, write_atomic
+from .models.vae import native_bf16
 from .progress import progress
 
 TERMS = ("loss", "recon", "kl", "elbo")
@@ -201,6 +203,9 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
     for tmp in out.glob(".*.tmp"):  # left by a kill during a write (we hold the lock)
         tmp.unlink(missing_ok=True)
     ctx = setup(cfg.device)
+    if cfg.precision == "bf16" and ctx.main and not native_bf16(ctx.device):
+        warnings.warn(f"precision=bf16 on a {ctx.device.type} without bfloat16 arithmetic: "
+                      "autocast emulates it, which is slower than precision=fp32", stacklevel=2)
     torch.manual_seed(cfg.seed)
     data = data or load_data(cfg)
     cfg = apply(cfg, data.config, source="data")

@@ -22,6 +22,21 @@ from .objectives import elbo_terms, importance_log_likelihood
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX-512 BF16 or AMX. Elsewhere autocast emulates bfloat16, and ``precision="bf16"`` is
+    slower than float32 (about 10× for mnist-cnn on an AVX2-only CPU:
+    results/benchmarks/train_throughput_cnn_avx2.md). Other device types are assumed native."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type != "cpu":
+        return True
+    # private probes of torch.cpu; where a release drops them, assume native (no false alarm)
+    probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None),
+              getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(probe is None or probe() for probe in probes)
+
+
 def check_sizes(**sizes: int) -> None:
     """Each keyword is a positive integer (bools are not), else a ValueError naming it."""
     for name, v in sizes.items():
