@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.types import _size
 
 from ..special.autograd import TransformableFunction, check_forward_not_nested, save_for_both
-from ..special.mobius import mobius_backward, mobius_forward, mobius_jvp
+from ..special.mobius import concentration, mobius_backward, mobius_forward, mobius_jvp
 from ..special.precision import full_precision, promote
 from ..special.random import standard_normal
 from ..special.spcauchy_kl import differentiable_kl_derivative, kl_and_derivative
@@ -36,8 +36,9 @@ class _Latent(TransformableFunction):
         norm = torch.linalg.vector_norm(h, dim=-1, keepdim=True)
         loc = h / norm
         u = noise / torch.linalg.vector_norm(noise, dim=-1, keepdim=True)
-        z, saved = mobius_forward(loc, eta, u, True)
-        kl, dkl = kl_and_derivative(h.shape[-1], eta, True)
+        rho, rho_bar = concentration(eta, True)  # once, for the sampler and the KL
+        z, saved = mobius_forward(loc, eta, u, True, (rho, rho_bar))
+        kl, dkl = kl_and_derivative(h.shape[-1], eta, True, (rho, rho_bar))
         # the Möbius factors without x and ‖x‖: the backward skips the projection
         return z, kl, loc, norm, dkl, *saved[2:]
 

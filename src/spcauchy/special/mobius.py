@@ -26,13 +26,19 @@ from .autograd import TransformableFunction, check_forward_not_nested, save_for_
 from .precision import full_precision, promote
 
 
-def _shifted(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
-             ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """(ρ, 1-ρ, w = ρμ, v = u + w, s = ‖v‖²), the concentrations as (..., 1) columns."""
+def concentration(param: Tensor, is_logit: bool) -> tuple[Tensor, Tensor]:
+    """(ρ, 1-ρ) from ρ or its logit (then without cancellation), shape (...)."""
     if is_logit:
-        rho, rho_bar = torch.sigmoid(param), torch.sigmoid(-param)
-    else:
-        rho, rho_bar = param, 1 - param
+        return torch.sigmoid(param), torch.sigmoid(-param)
+    return param, 1 - param
+
+
+def _shifted(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool,
+             parts: tuple[Tensor, Tensor] | None = None
+             ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(ρ, 1-ρ, w = ρμ, v = u + w, s = ‖v‖²), the concentrations as (..., 1) columns;
+    ``parts``: (ρ, 1-ρ), shape (...), where the caller has them."""
+    rho, rho_bar = concentration(param, is_logit) if parts is None else parts
     rho, rho_bar = rho.unsqueeze(-1), rho_bar.unsqueeze(-1)
     w = rho * loc
     v = u + w
@@ -40,10 +46,12 @@ def _shifted(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
     return rho, rho_bar, w, v, s
 
 
-def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool
+def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool,
+                   parts: tuple[Tensor, Tensor] | None = None
                    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Samples x (..., p) and the per-row factors the backward needs (no autograd)."""
-    rho, rho_bar, w, v, s = _shifted(loc, param, u, is_logit)
+    """Samples x (..., p) and the per-row factors the backward needs (no autograd);
+    ``parts``: (ρ, 1-ρ) of ``param`` (``concentration``), where the caller has them."""
+    rho, rho_bar, w, v, s = _shifted(loc, param, u, is_logit, parts)
     k = torch.addcmul(rho_bar, rho_bar, rho) / s  # (1-ρ)(1+ρ)/s
     # The backward reduced to per-row factors (see the module docstring):
     # ∂L/∂μ = c_g G - (c_v Gᵀv) v,  ∂L/∂param = d_μ Gᵀμ - d_v Gᵀv.

@@ -80,11 +80,12 @@ def kl_exact(dim: int, rho: Tensor, rho_bar: Tensor, log_rho_bar: Tensor) -> tup
 
 
 class _Table(NamedTuple):
-    coef: Tensor  # (cells, degree+1, 2): monomial coefficients of L + log(p-1) and L' in t
+    # (degree+1, cells, 2): monomial coefficients of L + log(p-1) and L' in the cell's t ∈ [0, 1),
+    # power-major, so that each Horner step reads contiguous rows
+    coef: Tensor
     scale: Tensor  # 0-dim constants, so that no operation wraps a Python scalar (≈2x slower)
     offset: Tensor
     two: Tensor
-    minus_one: Tensor
     one: Tensor
     x_max: Tensor
     dim_m1: Tensor
@@ -109,13 +110,14 @@ def _assemble(dim: int, dtype: torch.dtype, device: torch.device) -> _Table:
 @constant_table
 def _constants(dim: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """The _Table fields after ``coef``, as one tensor."""
-    return torch.tensor([_CELLS_PER_UNIT, -_X_LEFT * _CELLS_PER_UNIT, 2.0, -1.0, 1.0, _X_MAX,
+    return torch.tensor([_CELLS_PER_UNIT, -_X_LEFT * _CELLS_PER_UNIT, 2.0, 1.0, _X_MAX,
                          dim - 1.0], dtype=dtype, device=device)
 
 
 @constant_table
 def _coefficients(dim: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``_Table.coef``: Chebyshev fits of L + log(p-1) and L' on every cell, as monomials."""
+    """``_Table.coef``: Chebyshev fits of L + log(p-1) and L' on every cell, as monomials in
+    the position t ∈ [0, 1) within the cell."""
     f64 = torch.float64
     cells = int((_X_RIGHT - _X_LEFT) * _CELLS_PER_UNIT)
     n = _DEGREE + 1
@@ -137,28 +139,41 @@ def _coefficients(dim: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     for d in range(2, n):
         to_mono[d, 1:] = 2 * to_mono[d - 1, :-1]
         to_mono[d] -= to_mono[d - 2]
-    mono = (cheb @ to_mono).permute(1, 2, 0).contiguous()  # (cells, n, 2)
+    # from the Chebyshev variable 2t - 1 ∈ [-1, 1] to t: (2t - 1)^k = Σ_j C(k, j) 2^j (-1)^(k-j) t^j
+    shift = torch.tensor([[math.comb(k, j) * 2.0**j * (-1.0) ** (k - j) if j <= k else 0.0
+                           for j in range(n)] for k in range(n)], dtype=f64)
+    mono = (cheb @ to_mono @ shift).permute(2, 1, 0).contiguous()  # (n, cells, 2)
 
     return mono.to(dtype=dtype, device=device)
 
 
-def kl_and_derivative(dim: int, param: Tensor, is_logit: bool) -> tuple[Tensor, Tensor]:
-    """(KL, dKL/dparam) for param = ρ or its logit; shapes (...) -> (...), (...)."""
+def kl_and_derivative(dim: int, param: Tensor, is_logit: bool,
+                      parts: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """(KL, dKL/dparam) for param = ρ or its logit; shapes (...) -> (...), (...).
+
+    ``parts``: (ρ, 1-ρ) of a logit ``param``, shape (...), where the caller has them.
+    """
     tab = _table(dim, param.dtype, param.device)
-    shape, param = param.shape, param.reshape(-1)
-    if is_logit:
-        x, rho = param, torch.sigmoid(param)
+    shape = param.shape
+    flat = param.dim() != 1  # index_select takes a vector
+    if flat:
+        param = param.reshape(-1)
+    if parts is not None:
+        x, (rho, rho_bar) = param, (r.reshape(-1) if flat else r for r in parts)
     else:
-        rho = param
-        x = torch.log(rho) - torch.log1p(-rho)
-    # 1 - ρ only enters next to L' ≈ 1/x, so its rounding near ρ = 1 is harmless.
-    rho_bar = tab.one - rho
+        if is_logit:
+            x, rho = param, torch.sigmoid(param)
+        else:
+            rho = param
+            x = torch.log(rho) - torch.log1p(-rho)
+        # 1 - ρ only enters next to L' ≈ 1/x, so its rounding near ρ = 1 is harmless.
+        rho_bar = tab.one - rho
     # in place, except under torch.func: vmap has no batching rule for clamp_ and would loop
     clamp = torch.clamp if torch._C._are_functorch_transforms_active() else torch.clamp_
     s = clamp(torch.addcmul(tab.offset, x, tab.scale), 0, _S_MAX)
-    t = torch.addcmul(tab.minus_one, torch.frac(s), tab.two).unsqueeze_(-1)
+    t = torch.frac(s).unsqueeze_(-1)
     # NaN casts to an arbitrary integer: clamp the index so NaN input gives NaN output, not a crash
-    coef = tab.coef.index_select(0, clamp(s.long(), 0, tab.coef.shape[0] - 1)).unbind(1)
+    coef = tab.coef.index_select(1, clamp(s.long(), 0, tab.coef.shape[1] - 1)).unbind(0)
     # Horner's rule on (n, 2) rows (L + log(p-1), L'): fewer, cheaper operations than forming the
     # powers of t and a batched product at these sizes.
     lv = coef[_DEGREE]
@@ -175,7 +190,7 @@ def kl_and_derivative(dim: int, param: Tensor, is_logit: bool) -> tuple[Tensor, 
         dk = rho * e * (2 + dlog_e / rho_bar)
     # Above the table, K grows like softplus(x) (error < e^-40): add the excess linearly.
     k = torch.addcmul(k_table, torch.relu(x - tab.x_max), tab.dim_m1)
-    return k.view(shape), dk.view(shape)
+    return (k.view(shape), dk.view(shape)) if flat else (k, dk)
 
 
 @torch.no_grad()
@@ -194,14 +209,14 @@ def kl_second_derivative(dim: int, param: Tensor, is_logit: bool) -> Tensor:
         rho, rho_bar = param, 1 - param
         x = torch.log(rho) - torch.log1p(-rho)
     s = (tab.offset + x * tab.scale).clamp(0, _S_MAX)
-    t = (2 * torch.frac(s) - 1).unsqueeze(-1)
-    coef = tab.coef.index_select(0, s.long().clamp(0, tab.coef.shape[0] - 1)).unbind(1)
+    t = torch.frac(s).unsqueeze(-1)
+    coef = tab.coef.index_select(1, s.long().clamp(0, tab.coef.shape[1] - 1)).unbind(0)
     value, slope = coef[_DEGREE], torch.zeros_like(coef[_DEGREE])
     for j in range(_DEGREE - 1, -1, -1):  # Horner's rule for the polynomials and their t-slopes
         slope = slope * t + value
         value = value * t + coef[j]
     log_e, dlog_e = value.unbind(1)
-    d2log_e = slope[:, 1] * (2 * _CELLS_PER_UNIT)  # t spans [-1, 1] on a cell of width 1/64
+    d2log_e = slope[:, 1] * _CELLS_PER_UNIT  # t spans [0, 1) on a cell of width 1/64
     e = torch.exp(log_e)
     first = dlog_e + 2 * rho_bar
     curvature = first * first + d2log_e - 2 * rho * rho_bar
