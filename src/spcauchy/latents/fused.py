@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.types import _size
 
 from ..special.autograd import TransformableFunction, check_forward_not_nested, save_for_both
-from ..special.mobius import concentration, mobius_backward, mobius_forward, mobius_jvp
+from ..special.mobius import concentration, mobius_forward, mobius_jvp
 from ..special.precision import full_precision, promote
 from ..special.random import standard_normal
 from ..special.spcauchy_kl import differentiable_kl_derivative, kl_and_derivative
@@ -29,7 +29,7 @@ from ..special.spcauchy_kl import differentiable_kl_derivative, kl_and_derivativ
 class _Latent(TransformableFunction):
     # torch operations only, no data-dependent control flow: vmap batches them directly
     generate_vmap_rule = True
-    saved_outputs = 8  # what the backward needs besides the inputs
+    saved_outputs = 9  # what the backward needs besides the inputs
 
     @staticmethod
     def forward(h: Tensor, eta: Tensor, noise: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
@@ -60,12 +60,8 @@ class _Latent(TransformableFunction):
         else:
             grad_h = grad_eta = None
             if grad_z is not None:
-                grad_loc, grad_eta = mobius_backward(grad_z, loc, (None, None, *factors),  # type: ignore[arg-type]
-                                                     True, True, unit_loc=True)
-                grad_loc = grad_loc.sum_to_size(loc.shape)
-                grad_eta = grad_eta.sum_to_size(dkl.shape)
-                radial = torch.linalg.vecdot(grad_loc, loc).unsqueeze(-1)
-                grad_h = torch.addcmul(grad_loc, radial, loc, value=-1) / norm
+                grad_h, grad_eta = _tangent_backward(grad_z, loc, norm, factors)
+                grad_h, grad_eta = grad_h.sum_to_size(h.shape), grad_eta.sum_to_size(eta.shape)
             if grad_kl is not None:
                 grad_eta = (grad_kl * dkl if grad_eta is None
                             else torch.addcmul(grad_eta, grad_kl, dkl))
@@ -90,7 +86,27 @@ class _Latent(TransformableFunction):
             z_t = mobius_jvp(loc, eta, u, True, loc_t, eta_t)
         if eta_t is not None:
             kl_t = eta_t * differentiable_kl_derivative(h.shape[-1], eta, dkl, True)
-        return (z_t, kl_t) + (None,) * 8
+        return (z_t, kl_t) + (None,) * 9
+
+
+def _tangent_backward(grad: Tensor, loc: Tensor, norm: Tensor, factors: list[Tensor]
+                      ) -> tuple[Tensor, Tensor]:
+    """(∂L/∂h, ∂L/∂η) broadcast to the sample shape, for loc = h/‖h‖ and the Möbius factors
+    (v, c_g, c_v, d_μ, d_v, vᵀμ) of special.mobius.
+
+    The sampler gives ∂L/∂μ = c_g G - c_v (Gᵀv) v. The normalization keeps its part tangent at μ
+    and divides by ‖h‖: ∂L/∂h = [c_g G - c_v (Gᵀv) v + (c_v (Gᵀv) vᵀμ - c_g Gᵀμ) μ]/‖h‖, which
+    needs no reduction beyond Gᵀv and Gᵀμ (shared with ∂L/∂η = d_μ Gᵀμ - d_v Gᵀv). For such
+    tangent perturbations x stays on the sphere, so the backward of its projection x/‖x‖ (the
+    identity there) is skipped.
+    """
+    v, c_g, c_v, d_mu, d_v, v_mu = factors
+    g_v = torch.linalg.vecdot(grad, v).unsqueeze(-1)
+    g_mu = torch.linalg.vecdot(grad, loc).unsqueeze(-1)
+    cv_gv = c_v * g_v
+    radial = torch.addcmul(cv_gv * v_mu, c_g, g_mu, value=-1)
+    grad_h = torch.addcmul(torch.addcmul(c_g * grad, cv_gv, v, value=-1), radial, loc) / norm
+    return grad_h, torch.addcmul(d_mu * g_mu, d_v, g_v, value=-1).squeeze(-1)
 
 
 def _differentiable_backward(h: Tensor, eta: Tensor, noise: Tensor, dkl: Tensor,
@@ -109,11 +125,8 @@ def _differentiable_backward(h: Tensor, eta: Tensor, noise: Tensor, dkl: Tensor,
     if grad_z is not None:
         u = noise / torch.linalg.vector_norm(noise, dim=-1, keepdim=True)
         _, saved = mobius_forward(loc, eta, u, True)
-        grad_loc, grad_eta = mobius_backward(grad_z, loc, saved, True, True, unit_loc=True)
-        grad_loc = grad_loc.sum_to_size(loc.shape)  # type: ignore[union-attr]
-        grad_eta = grad_eta.sum_to_size(eta.shape)  # type: ignore[union-attr]
-        radial = torch.linalg.vecdot(grad_loc, loc).unsqueeze(-1)
-        grad_h = (grad_loc - radial * loc) / norm
+        grad_h, grad_eta = _tangent_backward(grad_z, loc, norm, list(saved[2:]))
+        grad_h, grad_eta = grad_h.sum_to_size(h.shape), grad_eta.sum_to_size(eta.shape)
     if grad_kl is not None:
         kl_term = grad_kl * differentiable_kl_derivative(h.shape[-1], eta, dkl, True)
         grad_eta = kl_term if grad_eta is None else grad_eta + kl_term

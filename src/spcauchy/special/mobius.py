@@ -49,40 +49,38 @@ def _shifted(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool,
 def mobius_forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool,
                    parts: tuple[Tensor, Tensor] | None = None
                    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Samples x (..., p) and the per-row factors the backward needs (no autograd);
-    ``parts``: (ρ, 1-ρ) of ``param`` (``concentration``), where the caller has them."""
+    """Samples x (..., p) and the per-row factors the backward needs (no autograd),
+    (x, ‖x‖, v, c_g, c_v, d_μ, d_v, vᵀμ); ``parts``: (ρ, 1-ρ) of ``param`` (``concentration``),
+    where the caller has them."""
     rho, rho_bar, w, v, s = _shifted(loc, param, u, is_logit, parts)
     k = torch.addcmul(rho_bar, rho_bar, rho) / s  # (1-ρ)(1+ρ)/s
     # The backward reduced to per-row factors (see the module docstring):
     # ∂L/∂μ = c_g G - (c_v Gᵀv) v,  ∂L/∂param = d_μ Gᵀμ - d_v Gᵀv.
     two_over_s = 2 / s
-    d_v = two_over_s * torch.addcmul(rho, k, torch.linalg.vecdot(v, loc).unsqueeze(-1))
-    d_mu = k + 1
-    c_g = rho * d_mu
+    v_mu = torch.linalg.vecdot(v, loc).unsqueeze(-1)
+    d_v = two_over_s * torch.addcmul(rho, k, v_mu)
+    c_g = torch.addcmul(rho, rho, k)  # ρ(1 + k)
     if is_logit:  # dρ/dη = ρ(1-ρ)
         dr = rho * rho_bar
-        d_v, d_mu = d_v * dr, d_mu * dr
+        d_v, d_mu = d_v * dr, torch.addcmul(dr, dr, k)
+    else:
+        d_mu = k + 1
     x = torch.addcmul(w, k, v)
     # The map is exact but amplifies rounding of u near -μ by up to (1+ρ)/(1-ρ): project back
     # onto the sphere (‖x‖ = 1 identically for unit loc; the backward includes the projection).
     norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
     x = x / norm
-    return x, (x, norm, v, c_g, rho * k * two_over_s, d_mu, d_v)
+    return x, (x, norm, v, c_g, rho * k * two_over_s, d_mu, d_v, v_mu)
 
 
 def mobius_backward(
     grad: Tensor, loc: Tensor, saved: tuple[Tensor, ...], need_loc: bool, need_param: bool,
-    unit_loc: bool = False,
 ) -> tuple[Tensor | None, Tensor | None]:
-    """(∂L/∂loc, ∂L/∂param) broadcast to the sample shape (callers reduce with sum_to_size).
-
-    ``unit_loc``: the caller only keeps the part of ∂L/∂loc tangent to the sphere at loc (it
-    normalized loc itself). Then x stays on the sphere for every perturbation that matters, its
-    Jacobian is orthogonal to x, and the backward of the projection x/‖x‖ can be skipped.
-    """
-    x, norm, v, c_g, c_v, d_mu, d_v = saved
-    if not unit_loc:  # through the projection x/‖x‖ (the identity on the sphere, not off it)
-        grad = torch.addcmul(grad, torch.linalg.vecdot(grad, x).unsqueeze(-1), x, value=-1) / norm
+    """(∂L/∂loc, ∂L/∂param) broadcast to the sample shape (callers reduce with sum_to_size),
+    from the factors of ``mobius_forward``."""
+    x, norm, v, c_g, c_v, d_mu, d_v = saved[:7]
+    # through the projection x/‖x‖ (the identity on the sphere, not off it)
+    grad = torch.addcmul(grad, torch.linalg.vecdot(grad, x).unsqueeze(-1), x, value=-1) / norm
     g_v = torch.linalg.vecdot(grad, v).unsqueeze(-1)
     grad_loc = torch.addcmul(c_g * grad, c_v * g_v, v, value=-1) if need_loc else None
     grad_param = None
@@ -129,8 +127,8 @@ class _Mobius(TransformableFunction):
     def forward(loc: Tensor, param: Tensor, u: Tensor, is_logit: bool  # type: ignore[override]
                 ) -> tuple[Tensor, ...]:
         x, saved = mobius_forward(loc, param, u, is_logit)
-        # saved[0] is x itself
-        return (x, *saved[1:])
+        # saved[0] is x itself; vᵀμ (last) serves only the fused VAE layer
+        return (x, *saved[1:7])
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
