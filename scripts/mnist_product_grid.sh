@@ -17,11 +17,11 @@ cmd=${SPCAUCHY:-spcauchy}
 read -r -a seeds <<< "${SEEDS:-0}"
 grid=(--config mnist-mlp --set epochs=300 --set early_stop=20 --seeds "${seeds[@]}"
       --jobs "${JOBS:-$(nproc)}" --out "${OUT:-results/mnist/product}")
-$cmd compare "${grid[@]}" --families normal spcauchy vmf power --dims 2 5 10 20 40 "$@"
+# the goal's cells first (d = 10, 20, 40: Gaussian, one sphere, products, mixed), one d at a time
 for cell in "10 2" "20 5" "40 10"; do
   read -r d m <<< "$cell"
+  $cmd compare "${grid[@]}" --families normal spcauchy --dims "$d" "$@"
   $cmd compare "${grid[@]}" --families spcauchy vmf --dims "$d" --set factors="$m" "$@"
-done
-for d in 10 20 40; do
   $cmd compare "${grid[@]}" --families spcauchy+normal --dims "$d" --set sphere_dim=$((d / 2)) "$@"
 done
+$cmd compare "${grid[@]}" --families normal spcauchy vmf power --dims 2 5 10 20 40 "$@"
