@@ -146,6 +146,17 @@ def test_corrupt_run_tables_in_report_and_compare(run, fake, tmp_path, name, tex
     _fails_cleanly(argv, capsys, tmp_path, name)
 
 
+@pytest.mark.parametrize("text", ["{not json", "[1]", '{"trained_on": [1]}',
+                                  '{"trained_on": "cpu"}'])
+def test_corrupt_machine_record_in_compare(run, fake, tmp_path, text, capsys):
+    bad = tmp_path / "grid" / "spcauchy-d2-s0"
+    shutil.copytree(run, bad)
+    (bad / "machine.json").write_text(text)
+    argv = ["compare", "--out", str(tmp_path / "grid"), "--families", "spcauchy", "--dims", "2",
+            *_sets(f"data_path='{fake}'", *TINY)]
+    _fails_cleanly(argv, capsys, tmp_path, "machine.json")
+
+
 def test_unwritable_output_is_one_line(fake, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -182,6 +182,12 @@ def test_grid_in_parallel_jobs_with_per_dimension_recipes(fake, tmp_path):
     (tmp_path / "grid" / "results.md").unlink()
     run_grid(configs, tmp_path / "grid", train_cells=False)
     assert (tmp_path / "grid" / "results.md").read_text() == text
+    # the table names the machine of its cells, and says where none was recorded
+    assert f"torch {torch.__version__} (4 cells)." in text
+    (tmp_path / "grid" / "normal-d5-s0" / "machine.json").unlink()
+    run_grid(configs, tmp_path / "grid", train_cells=False)
+    assert ("(3 cells); not recorded for 1 cell (trained before machines were recorded)."
+            in (tmp_path / "grid" / "results.md").read_text())
     # a finished cell is reused only for the config it was run with
     other = [load("mnist-cnn", [f"data_path='{fake}'", "hidden=[4, 4, 4]", "batch_size=40",
                                 "epochs=1", "progress=false", "eval_k=3", "family=normal",

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from mnist_fake import tiny_config, write_fake_mnist
-from spcauchy.experiments import checkpoint
+from spcauchy.experiments import checkpoint, machine
 from spcauchy.experiments.config import ConfigError
 from spcauchy.experiments.models.vae import BernoulliVAE
+from spcauchy.experiments.rundir import read_machines
 from spcauchy.experiments.train import NonFiniteLossError, train
 
 
@@ -198,3 +199,22 @@ def test_bf16_on_a_cpu_without_bf16_arithmetic_warns(fake, tmp_path, monkeypatch
         train(tiny_config(fake, "epochs=1", "precision=bf16"), tmp_path / "run")
     slow = [w for w in caught if "without bfloat16 arithmetic" in str(w.message)]
     assert len(slow) == (0 if native else 1)
+
+
+def test_machine_is_recorded_once_per_machine(fake, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(tiny_config(fake, "epochs=1"), run)
+    here = machine.describe(torch.device("cpu"))
+    assert f"torch {torch.__version__}" in here and "thread" in here
+    assert torch.backends.cpu.get_cpu_capability() in here
+    assert read_machines(run) == [{"machine": here, "processes": 1, "from_epoch": 1}]
+    train(tiny_config(fake, "epochs=2"), run, resume=True)  # same machine: nothing new
+    assert len(read_machines(run)) == 1
+    monkeypatch.setattr(machine, "describe", lambda device: "another machine")
+    train(tiny_config(fake, "epochs=3"), run, resume=True)
+    assert read_machines(run)[1:] == [{"machine": "another machine", "processes": 1,
+                                       "from_epoch": 3}]
+    # a finished run, resumed elsewhere, trains nothing there and records nothing
+    monkeypatch.setattr(machine, "describe", lambda device: "a third machine")
+    train(tiny_config(fake, "epochs=3"), run, resume=True)
+    assert [e["machine"] for e in read_machines(run)] == [here, "another machine"]

@@ -30,7 +30,7 @@ from .datasets import dataset
 from .evaluate import evaluate_run
 from .files import LockedError, locked, write_atomic
 from .published import side_by_side, summary_table
-from .rundir import read_config, read_history, read_json, read_test_metrics
+from .rundir import read_config, read_history, read_json, read_machines, read_test_metrics
 from .train import TERMS, NonFiniteLossError, train
 
 COLUMNS = ("family", "factors", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik",
@@ -119,6 +119,7 @@ def read_cell(out: Path) -> dict:
     history = read_history(out)
     row["epochs"] = len(history)
     row["train_minutes"] = sum(h["seconds"] for h in history) / 60  # wall time, across resumes
+    row["machines"] = list(dict.fromkeys(e["machine"] for e in read_machines(out)))
     if history:
         best = min(history, key=lambda h: h["val_recon"])
         row["best_recon"], row["best_epoch"] = best["val_recon"], int(best["epoch"])
@@ -170,7 +171,8 @@ def write_tables(root: Path, base: Config) -> None:
              "in total.",
              f"Nats per {data.unit}. best recon = lowest per-epoch {holdout} reconstruction "
              f"(epoch); the other columns evaluate the {base.eval_model} model on the test set "
-             f"(n {data.unit}s; IS-LL with k importance samples).", "",
+             f"(n {data.unit}s; IS-LL with k importance samples).",
+             _machines_line(rows), "",
              "| family | d | seed | epochs | best recon (epoch) | IS-LL (k) | ELBO | recon | KL |"
              " active | n |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -195,6 +197,21 @@ def write_tables(root: Path, base: Config) -> None:
     text = "\n".join(lines) + "\n\n"
     text += SUMMARIES.get(base.model, side_by_side)(done, base.model)
     write_atomic(root / "results.md", text)
+
+
+def _machines_line(rows: list[dict]) -> str:
+    """Which machines trained how many of the cells (``machine.json``); cells trained before
+    machines were recorded are counted apart."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        for m in r["machines"]:
+            counts[m] = counts.get(m, 0) + 1
+    unknown = sum(not r["machines"] for r in rows)
+    parts = [f"{m} ({n} cell{'s' * (n > 1)})" for m, n in counts.items()]
+    if unknown:
+        parts.append(f"not recorded for {unknown} cell{'s' * (unknown > 1)} (trained before "
+                     "machines were recorded)")
+    return "Trained on: " + ("; ".join(parts) or "–") + "."
 
 
 def _learning_curves(root: Path, rows: list[dict], labels: dict[str, str], unit: str

@@ -1,6 +1,6 @@
 """The one reader of a run directory's small files: ``config.json``, ``metrics.csv`` (one row
-per epoch) and ``test_metrics.json``. A corrupt file is a ConfigError naming it, never a
-traceback; the files are only read."""
+per epoch), ``test_metrics.json`` and ``machine.json``. A corrupt file is a ConfigError naming
+it, never a traceback; the files are only read."""
 
 from __future__ import annotations
 
@@ -52,3 +52,17 @@ def read_test_metrics(run: str | Path) -> dict[str, Any]:
     """``test_metrics.json`` ({} if the run was not evaluated)."""
     path = Path(run) / "test_metrics.json"
     return read_json(path) if path.exists() else {}
+
+
+def read_machines(run: str | Path) -> list[dict[str, Any]]:
+    """The entries of ``machine.json`` (``experiments.machine``), [] for a run trained before
+    machines were recorded."""
+    path = Path(run) / "machine.json"
+    if not path.exists():
+        return []
+    entries = read_json(path).get("trained_on")
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("machine"), str) for e in entries):
+        raise ConfigError(f"{path}: corrupt machine record (expected trained_on: a list of "
+                          "{machine, processes, from_epoch})")
+    return entries

@@ -5,7 +5,8 @@ It needs only ``model(batch) -> {"loss", "recon", "kl", "elbo"}`` (scalar tensor
 checkpoints: ``last.pt`` (model, optimizer, scheduler, config, history and every process's RNG
 state, for ``resume``) and ``best.pt`` (weights at the best validation value of ``monitor``: the
 -ELBO, or recon + β KL for a β-VAE with ``kl_end`` = β < 1, or the reconstruction term).
-``config.json`` records the run's config in readable form. With ``epoch_metrics`` on, the
+``config.json`` records the run's config in readable form, ``machine.json`` the hardware it
+trained on. With ``epoch_metrics`` on, the
 dataset's held-out metrics (e.g. exact reconstruction of molecules) join each epoch's row.
 Batches come from generators seeded by (seed, epoch, rank), so a resumed run reproduces the
 uninterrupted one exactly.
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import checkpoint
+from . import checkpoint, machine
 from .annealing import epoch_kl_weight, kl_weight
 from .config import Config, ConfigError, apply, check_same_run
 from .data.split import DataBundle, Examples
@@ -236,8 +237,14 @@ def _train(cfg: Config, out: Path, resume: bool, data: DataBundle | None
         if data.info:
             write_atomic(out / "data.json", json.dumps(data.info, indent=2) + "\n")
     net = DistributedDataParallel(model) if ctx.world > 1 else model
-    while state["epoch"] < cfg.epochs and not (cfg.early_stop
-                                               and state["bad_epochs"] >= cfg.early_stop):
+
+    def more() -> bool:
+        return state["epoch"] < cfg.epochs and not (cfg.early_stop
+                                                    and state["bad_epochs"] >= cfg.early_stop)
+
+    if ctx.main and more():  # the hardware of the epochs to come (tables name it)
+        machine.record(out, machine.describe(ctx.device), ctx.world, state["epoch"] + 1)
+    while more():
         epoch, start = state["epoch"], time.perf_counter()
         try:
             tr = run_epoch(net, data.train, cfg, ctx, epoch, optimizer)
