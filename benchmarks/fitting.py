@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from spcauchy import PowerSpherical, SphericalCauchy, SphericalMixture, VonMisesFisher
+from spcauchy.experiments.machine import describe
 from spcauchy.special.bessel import bessel_terms
 
 F64 = torch.float64
@@ -135,9 +136,8 @@ def main() -> None:
     start = time.perf_counter()
     fits, ems, ranges = fit_grid(), em_grid(), range_grid()
     wall = time.perf_counter() - start
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, torch "
-               f"{torch.__version__}, scipy {scipy.__version__}, Python "
-               f"{platform.python_version()}")
+    machine = (f"{describe(torch.device('cpu'))}, {os.cpu_count()} cores, {platform.system()}, "
+               f"scipy {scipy.__version__}, Python {platform.python_version()}")
     text = "\n".join([
         "# Fitting benchmark", "",
         "Thread CPU time of one run per cell, one thread, float64, CPU.",

@@ -39,6 +39,7 @@ from spcauchy import (
     spcauchy_kl_uniform,
     spcauchy_latent,
 )
+from spcauchy.experiments.machine import describe
 
 BATCHES = (128, 1024)
 DIMS = (3, 9, 65, 513, 2049)
@@ -247,8 +248,8 @@ def main() -> None:
         "(inductor, fullgraph, static shapes) of the same step, compile time excluded.",
         f"Non-finite: steps with a non-finite loss or gradient, of {args.checks} untimed ones",
         "per layer and cell.",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-        f"torch {torch.__version__}, Python {platform.python_version()}.",
+        f"Machine: {describe(torch.device(args.device))}, {os.cpu_count()} cores, "
+        f"{platform.system()}, Python {platform.python_version()}.",
         f"Command: `python benchmarks/latent_layer.py{command_args}`",
         "(`pip install power-spherical` adds the reference Power Spherical package as a column).",
         "",

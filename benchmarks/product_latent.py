@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils import benchmark
 
+from spcauchy.experiments.machine import describe
 from spcauchy.latents import latent_family
 
 BATCH = 100
@@ -66,8 +66,8 @@ def main() -> None:
         "# Product latents: m spheres against one sphere of the same total dimension",
         "",
         f"`python benchmarks/product_latent.py`, {time.strftime('%Y-%m-%d')}, "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
-        f"{torch.__version__}, one thread, float32, batch {BATCH}; µs per training step of the "
+        f"{describe(torch.device('cpu'))}, {os.cpu_count()} CPUs, float32, batch {BATCH}; "
+        "µs per training step of the "
         "latent layer (draw, KL, backward), medians of interleaved rounds.",
         "",
         "| family | total d | product | one sphere S^d (µs) | product (µs) | product / one |",
