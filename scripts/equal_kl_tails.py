@@ -57,7 +57,7 @@ def main() -> None:
         for kl in KLS:
             cells = []
             for make in FAMILIES.values():
-                x = at_kl(lambda c, make=make: make(mu, c), p, kl).sample((SAMPLES,))
+                x = at_kl(lambda c, make=make, mu=mu: make(mu, c), p, kl).sample((SAMPLES,))
                 angle = torch.rad2deg(torch.arccos((x @ mu).clamp(-1.0, 1.0)))
                 q = torch.quantile(angle, torch.tensor(QUANTILES, dtype=torch.float64))
                 cells.append(" / ".join(f"{v:.0f}°" for v in q.tolist()))
