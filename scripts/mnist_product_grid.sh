@@ -7,7 +7,9 @@
 # - spCauchy and vMF on products of small spheres: d = 10 as 2 × S^5, d = 20 as 5 × S^4, d = 40 as
 #   10 × S^4 (S^4: low enough that one concentration per factor fits, as in the low-d rows where
 #   the spherical families lead; S^5 at d = 10, as 4 does not divide 10);
-# - the mixed latent spCauchy S^{d/2} × R^{d/2}.
+# - the mixed latent spCauchy S^{d/2} × R^{d/2};
+# - last, spCauchy and vMF on 2 × S^10 at d = 20: larger factors, where spCauchy's tails are
+#   light (results/mnist/product/equal_kl_tails.md), against the 5 × S^4 cells.
 # JOBS cells train at once (default: one per core); SEEDS (default 0) adds seeds; SPCAUCHY picks
 # the command; further arguments go to every `spcauchy compare` (e.g. --set progress=false).
 # Restartable: finished cells are reused, interrupted ones resumed, several copies split the work.
@@ -25,3 +27,4 @@ for cell in "10 2" "20 5" "40 10"; do
   $cmd compare "${grid[@]}" --families spcauchy+normal --dims "$d" --set sphere_dim=$((d / 2)) "$@"
 done
 $cmd compare "${grid[@]}" --families normal spcauchy vmf power --dims 2 5 10 20 40 "$@"
+$cmd compare "${grid[@]}" --families spcauchy vmf --dims 20 --set factors=2 "$@"
