@@ -176,6 +176,7 @@ def test_grid_in_parallel_jobs_with_per_dimension_recipes(fake, tmp_path):
     assert all("best_recon" in r and r["best_epoch"] == 1 for r in rows)
     text = (tmp_path / "grid" / "results.md").read_text()
     assert "Paired per-seed difference" in text and "130.29 ± 0.40" in text
+    assert "(best-recon.png)" in text and (tmp_path / "grid" / "best-recon.png").stat().st_size
     # the tables are rebuilt from the cells' small files alone (no checkpoints)
     for ck in (tmp_path / "grid").glob("*/*.pt"):
         ck.unlink()

@@ -67,3 +67,44 @@ def save_curves(run_dirs: list[str | Path], path: str | Path, key: str = "loss",
     ax.set_ylabel(f"{label}{'; dashed: train' if dashed else ''}")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def save_paired_points(series: dict[str, dict[str, dict[int, tuple]]], xs: list[int],
+                       path: str | Path, ylabel: str, title: str, span: float = 8.0) -> Path:
+    """Per family, ``series[family]["ours"][x] = (mean, sd, n)`` (filled markers with error bars,
+    n written beside) and ``series[family]["published"][x] = (mean, sd)`` (hollow), side by side
+    at each x (lower is better). The axis covers our points and up to ``span`` above them; a
+    published point outside is drawn at the edge as a triangle with its value written."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(1, len(series))
+    ours = [m for s in series.values() for m, _, _ in s["ours"].values()]
+    lo, hi = min(ours, default=0.0) - 2, max(ours, default=0.0) + 2
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    top, bottom = hi + span, lo
+    for i, (family, s) in enumerate(series.items()):
+        color = f"C{i}"
+        for x, (m, sd, n) in s["ours"].items():
+            pos = xs.index(x) + (i - (len(series) - 1) / 2) * width
+            ax.errorbar(pos - width / 4, m, yerr=sd, fmt="o", color=color, capsize=2,
+                        label=family if x == min(s["ours"]) else None)
+            ax.annotate(str(n), (pos - width / 4, m), textcoords="offset points",
+                        xytext=(-9, -3), fontsize=6, color=color)
+            if x not in s["published"]:
+                continue
+            pm, psd = s["published"][x]
+            if bottom <= pm <= top:
+                ax.errorbar(pos + width / 4, pm, yerr=psd, fmt="o", mfc="none", color=color,
+                            capsize=2)
+            else:  # off scale: an arrowhead at the edge with the value
+                edge = top if pm > top else bottom
+                ax.plot(pos + width / 4, edge, "^" if pm > top else "v", mfc="none", color=color)
+                ax.annotate(f"{pm:+.1f} ± {psd:.1f}", (pos + width / 4, edge), fontsize=6,
+                            color=color, textcoords="offset points", ha="right",
+                            xytext=(-4, -3))
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.set_xticks(range(len(xs)), [f"d = {x}" for x in xs])
+    ax.set_ylim(bottom - 1, top + 1)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
