@@ -14,9 +14,7 @@ from pathlib import Path
 import torch
 
 from .files import write_atomic
-from .rundir import read_machines
-
-FILE = "machine.json"
+from .rundir import MACHINE_FILE, read_machines
 
 
 def describe(device: torch.device) -> str:
@@ -55,4 +53,4 @@ def record(run: Path, machine: str, processes: int, from_epoch: int) -> None:
                                                                                  processes):
         return
     entries.append({"machine": machine, "processes": processes, "from_epoch": from_epoch})
-    write_atomic(run / FILE, json.dumps({"trained_on": entries}, indent=2) + "\n")
+    write_atomic(run / MACHINE_FILE, json.dumps({"trained_on": entries}, indent=2) + "\n")

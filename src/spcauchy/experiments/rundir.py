@@ -11,6 +11,8 @@ from typing import Any
 
 from .config import Config, ConfigError
 
+MACHINE_FILE = "machine.json"  # written by experiments.machine
+
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object written beside a run (corrupt or not an object: ConfigError)."""
@@ -57,7 +59,7 @@ def read_test_metrics(run: str | Path) -> dict[str, Any]:
 def read_machines(run: str | Path) -> list[dict[str, Any]]:
     """The entries of ``machine.json`` (``experiments.machine``), [] for a run trained before
     machines were recorded."""
-    path = Path(run) / "machine.json"
+    path = Path(run) / MACHINE_FILE
     if not path.exists():
         return []
     entries = read_json(path).get("trained_on")
