@@ -9,7 +9,9 @@
 #   the spherical families lead; S^5 at d = 10, as 4 does not divide 10);
 # - the mixed latent spCauchy S^{d/2} × R^{d/2};
 # - last, spCauchy and vMF on 2 × S^10 at d = 20: larger factors, where spCauchy's tails are
-#   light (results/mnist/product/equal_kl_tails.md), against the 5 × S^4 cells.
+#   light (results/mnist/product/equal_kl_tails.md), against the 5 × S^4 cells;
+# - spCauchy and vMF on 5 × S^2 at d = 10: factors of d = 2, where one sphere beats the Gaussian in
+#   the S-VAE paper's table.
 # JOBS cells train at once (default: one per core); SEEDS (default 0) adds seeds; SPCAUCHY picks
 # the command; further arguments go to every `spcauchy compare` (e.g. --set progress=false).
 # Restartable: finished cells are reused, interrupted ones resumed, several copies split the work.
@@ -28,3 +30,4 @@ for cell in "10 2" "20 5" "40 10"; do
 done
 $cmd compare "${grid[@]}" --families normal spcauchy vmf power --dims 2 5 10 20 40 "$@"
 $cmd compare "${grid[@]}" --families spcauchy vmf --dims 20 --set factors=2 "$@"
+$cmd compare "${grid[@]}" --families spcauchy vmf --dims 10 --set factors=5 "$@"
