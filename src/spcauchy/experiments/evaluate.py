@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,14 +27,17 @@ ACTIVE_THRESHOLD = 0.01
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Examples, k: int = 500, batch_size: int = 100,
-             device: str | torch.device = "cpu") -> dict[str, float]:
+             device: str | torch.device = "cpu") -> dict[str, Any]:
     """Means over ``split`` of ELBO terms and of the k-sample IS log-likelihood; active units.
 
     ``active_units`` counts coordinates of E_q[z] (ambient coordinates for spherical latents)
     whose variance over the split exceeds 0.01; ``active_units_scaled`` those whose variance
     exceeds 0.01 × the prior's variance of the coordinate. The two agree for N(0, I) priors; on
     S^d every coordinate of the uniform prior has variance 1/(d+1), which is below 0.01 for
-    d ≥ 100, so only the scaled count can see a fully used high-dimensional sphere.
+    d ≥ 100, so only the scaled count can see a fully used high-dimensional sphere. For latents
+    of several parts (products of spheres, mixed latents), ``active_units_by_part`` splits
+    ``active_units`` by part in z's order (``LatentFamily.parts``): it shows a part that
+    collapsed whole.
     """
     sums = {"elbo": 0.0, "recon": 0.0, "kl": 0.0, "log_lik": 0.0}
     means = []
@@ -50,7 +54,11 @@ def evaluate(model: nn.Module, split: Examples, k: int = 500, batch_size: int = 
     if not k:
         del out["log_lik"]
     var = torch.cat(means).var(0)
-    out["active_units"] = int((var > ACTIVE_THRESHOLD).sum())
+    active = var > ACTIVE_THRESHOLD
+    out["active_units"] = int(active.sum())
+    sizes = model.latent.parts(model.d)
+    if len(sizes) > 1:
+        out["active_units_by_part"] = [int(a.sum()) for a in active.split(sizes)]
     prior_var = model.prior(var).variance.expand_as(var)
     out["active_units_scaled"] = int((var > ACTIVE_THRESHOLD * prior_var).sum())
     out["k"], out["n"] = k, n
@@ -58,7 +66,7 @@ def evaluate(model: nn.Module, split: Examples, k: int = 500, batch_size: int = 
 
 
 def evaluate_run(run_dir: str | Path, k: int | None = None, limit: int | None = None,
-                 device: str = "auto") -> dict[str, float]:
+                 device: str = "auto") -> dict[str, Any]:
     """Evaluate ``run_dir``'s model on the test set; writes ``test_metrics.json`` (another ``k`` or
     ``limit`` than the config's: ``test_metrics.k{k}.n{n}.json``).
 

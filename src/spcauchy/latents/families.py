@@ -42,6 +42,7 @@ class LatentFamily(Protocol):
     def posterior(self, h: Tensor, d: int) -> Distribution: ...
     def prior(self, d: int, like: Tensor) -> Distribution: ...
     def ambient(self, d: int) -> int: ...
+    def parts(self, d: int) -> list[int]: ...
     def sample_and_kl(self, h: Tensor, d: int, prior: Distribution) -> tuple[Tensor, Tensor]: ...
     def path(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor: ...
     def init_head(self, layer: nn.Linear, d: int) -> None: ...
@@ -52,6 +53,10 @@ class _Sampling:
     and the initial bias of the encoder's scale / concentration outputs."""
 
     bias: float | None = None  # None: the layer's own initialization
+
+    def parts(self, d: int) -> list[int]:
+        """Sizes of z's independent parts, in z's order: one part."""
+        return [self.ambient(d)]  # type: ignore[attr-defined]
 
     def init_head(self, layer: nn.Linear, d: int) -> None:
         """Set the bias of the outputs after the location (h[..., n_loc:]) to ``self.bias``."""
@@ -198,6 +203,10 @@ class ProductLatent:
     def ambient(self, d: int) -> int:
         return self.factors * self.base.ambient(self.factor_dim(d))
 
+    def parts(self, d: int) -> list[int]:
+        """One part per factor sphere."""
+        return [self.base.ambient(self.factor_dim(d))] * self.factors
+
     def _blocks(self, h: Tensor, d: int) -> tuple[Tensor, int]:
         return h.unflatten(-1, (self.factors, -1)), self.factor_dim(d)
 
@@ -264,6 +273,11 @@ class MixedLatent:
     def ambient(self, d: int) -> int:
         ds, dn = self._dims(d)
         return self.sphere.ambient(ds) + self.normal.ambient(dn)
+
+    def parts(self, d: int) -> list[int]:
+        """The spherical part's (one per factor), then the Gaussian's."""
+        ds, dn = self._dims(d)
+        return self.sphere.parts(ds) + self.normal.parts(dn)
 
     def posterior(self, h: Tensor, d: int) -> Distribution:
         hs, hn, ds, dn = self._split(h, d)
