@@ -333,6 +333,27 @@ def test_grid_keeps_products_apart_from_single_spheres(tmp_path, capsys):
     assert "| spcauchy×3 | 6 | 0 | 1 |" in text and "| vmf | 6 | 0 | 1 |" in text
     saved = (tmp_path / "grid" / "spcauchy-x3-d6-s0" / "config.json").read_text()
     assert '"factors": 3' in saved
+    # the S-VAE protocol's figure (no Gaussian cell here: the published gaps alone)
+    assert "(is-ll.png)" in text and (tmp_path / "grid" / "is-ll.png").stat().st_size
+
+
+def test_loglik_gaps_are_measured_from_the_gaussian_at_each_d():
+    from spcauchy.experiments.published import PUBLISHED, loglik_gaps
+
+    rows = [{"family": "normal", "d": 10, "log_lik": -95.0},
+            {"family": "normal", "d": 10, "log_lik": -97.0},  # two seeds: mean -96
+            {"family": "spcauchy", "d": 10, "log_lik": -94.5},
+            {"family": "spcauchy×2", "d": 10, "log_lik": -97.0},
+            {"family": "spcauchy×2", "d": 10, "log_lik": -98.0},
+            {"family": "vmf", "d": 20, "log_lik": -90.0},  # no Gaussian at d = 20: left out
+            {"family": "power", "d": 10, "best_recon": 80.0}]  # failed / not evaluated
+    ours, published = loglik_gaps(rows)
+    assert ours == {"spcauchy": {10: 1.5}, "spcauchy×2": {10: -1.5}}
+    pub = PUBLISHED["mlp"]
+    assert set(published) == {"vmf"}
+    assert published["vmf"] == pytest.approx(
+        {d: pub["vmf"][d]["log_lik"] - pub["normal"][d]["log_lik"] for d in (2, 5, 10, 20, 40)})
+    assert published["vmf"][2] == pytest.approx(3.23)
 
 
 @pytest.mark.parametrize("sets, message", [

@@ -29,16 +29,19 @@ from .config import Config, ConfigError, check_same_run
 from .datasets import dataset
 from .evaluate import evaluate_run
 from .files import LockedError, locked, write_atomic
-from .published import save_recon_figure, side_by_side, summary_table
+from .published import save_loglik_figure, save_recon_figure, side_by_side, summary_table
 from .rundir import read_config, read_history, read_json, read_machines, read_test_metrics
 from .train import TERMS, NonFiniteLossError, train
 
 COLUMNS = ("family", "factors", "d", "seed", "epochs", "best_recon", "best_epoch", "log_lik",
            "elbo", "recon", "kl", "active_units", "k", "n", "train_minutes", "failed")
 # protocol (model) → summary of the finished cells beside the published numbers, and the figure
-# of the same comparison where there is one
+# of the same comparison where there is one: (writer, file name, alt text)
 SUMMARIES = {"cnn": summary_table}
-FIGURES = {"cnn": save_recon_figure}
+FIGURES = {"cnn": (save_recon_figure, "best-recon.png",
+                   "best test reconstruction, ours and published"),
+           "mlp": (save_loglik_figure, "is-ll.png",
+                   "IS log-likelihood minus the Gaussian VAE's, ours and published")}
 _CELL = re.compile(r"(?P<family>[a-z+]+)(?:-x(?P<factors>\d+))?-d(?P<d>\d+)-s(?P<seed>\d+)")
 
 
@@ -199,9 +202,9 @@ def write_tables(root: Path, base: Config) -> None:
     text = "\n".join(lines) + "\n\n"
     text += SUMMARIES.get(base.model, side_by_side)(done, base.model)
     if base.model in FIGURES and done:
-        FIGURES[base.model](done, root / "best-recon.png")
-        text += ("\nThe same comparison, every d on one scale:\n\n"
-                 "![best test reconstruction, ours and published](best-recon.png)\n")
+        save, name, alt = FIGURES[base.model]
+        save(done, root / name)
+        text += f"\nThe same comparison, every d on one scale:\n\n![{alt}]({name})\n"
     write_atomic(root / "results.md", text)
 
 

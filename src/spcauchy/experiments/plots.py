@@ -69,6 +69,34 @@ def save_curves(run_dirs: list[str | Path], path: str | Path, key: str = "loss",
     return save_figure(fig, path)
 
 
+def save_gaps(ours: dict[str, dict[int, float]], published: dict[str, dict[int, float]],
+              path: str | Path, ylabel: str, title: str) -> Path:
+    """Per series, y against d on a log axis: ``ours[label][d]`` filled markers joined by solid
+    lines, ``published[label][d]`` hollow markers joined by dashed lines in the colour of the
+    series of the same label (a published series without one of ours gets its own colour)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys([*ours, *published]))}
+    markers = "osD^v<>pP*Xh"
+    for i, (label, points) in enumerate(ours.items()):
+        xs = sorted(points)
+        ax.plot(xs, [points[x] for x in xs], "-", marker=markers[i % len(markers)],
+                color=colors[label], label=label)
+    for label, points in published.items():
+        xs = sorted(points)
+        ax.plot(xs, [points[x] for x in xs], "--", marker="o", mfc="none", color=colors[label],
+                label=f"{label} (published)")
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.set_xscale("log")
+    ds = sorted({x for s in (*ours.values(), *published.values()) for x in s})
+    ax.set_xticks(ds, [str(x) for x in ds])
+    ax.minorticks_off()
+    ax.set_xlabel("latent dimension d")
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return save_figure(fig, path)
+
+
 def save_paired_points(series: dict[str, dict[str, dict[int, tuple]]], xs: list[int],
                        path: str | Path, ylabel: str, title: str, span: float = 8.0) -> Path:
     """Per family, ``series[family]["ours"][x] = (mean, sd, n)`` (filled markers with error bars,
