@@ -127,3 +127,18 @@ def test_log_prob_near_the_antipode_is_accurate() -> None:
     # rounding x (|x + μ| ≈ t) moves ‖x + μ‖² by ~ 2t·eps·√p, i.e. the log by 2eps√p/t
     err = (q.log_prob(x) - q.log_prob(q.loc) - expected).abs()
     assert (err <= kappa * 8 * torch.finfo(torch.float64).eps * math.sqrt(p) / t).all(), err
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_draws_at_the_poles_have_finite_gradients(monkeypatch, dtype: torch.dtype) -> None:
+    # s = 2 g_b / (g_a + g_b) rounds to 2 when g_a underflows against g_b (small κ, low p):
+    # force both poles through the gamma draws and check the gradients stay finite
+    gammas = iter([torch.tensor([1.0, 0.0, 1.0], dtype=dtype),   # g_a: s = 2 in the middle
+                   torch.tensor([0.0, 1.0, 1.0], dtype=dtype)])  # g_b: s = 0 first
+    real = torch._standard_gamma
+    monkeypatch.setattr(torch, "_standard_gamma", lambda a: real(a) * 0 + next(gammas))
+    direction = torch.randn(3, 3, dtype=dtype, requires_grad=True)
+    kappa = torch.tensor([1.0, 1.0, 5.0], dtype=dtype, requires_grad=True)
+    x = PowerSpherical(F.normalize(direction, dim=-1), kappa).rsample()
+    (x * torch.randn_like(x)).sum().backward()
+    assert direction.grad.isfinite().all() and kappa.grad.isfinite().all()

@@ -130,7 +130,11 @@ def place_around(loc: Tensor, s: Tensor) -> Tensor:
     n = standard_normal((*s.shape, p - 1), loc.dtype, loc.device)
     v = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True)
     sigma = torch.where(loc[..., :1] >= 0, 1.0, -1.0).to(loc.dtype)
-    y = torch.cat([-sigma * (1 - s).unsqueeze(-1), torch.sqrt(s * (2 - s)).unsqueeze(-1) * v], -1)
+    # A draw can round to a pole (s = 2 in float32: 1 in 10⁸ vMF draws on S^2 at κ = 1, seed 0),
+    # where √(s(2-s)) has an infinite slope while ds/dθ → 0, so the chain rule gives ∞·0 = NaN.
+    # The clamp makes the slope 0 there: the limit of the product, which vanishes like √(2-s).
+    radius = torch.sqrt((s * (2 - s)).clamp_min(torch.finfo(s.dtype).tiny))
+    y = torch.cat([-sigma * (1 - s).unsqueeze(-1), radius.unsqueeze(-1) * v], -1)
     u = sigma * loc
     u = torch.cat([u[..., :1] + 1, u[..., 1:]], -1)
     coef = 2 * (u * y).sum(-1, keepdim=True) / (u * u).sum(-1, keepdim=True)

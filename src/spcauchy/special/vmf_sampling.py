@@ -64,7 +64,8 @@ def _propose(dim: int, kappa: Tensor, b: Tensor, proposals: int) -> tuple[Tensor
 def wood_sample(dim: int, kappa: Tensor, *, proposals: int = 4, max_rounds: int = 64) -> Tensor:
     """Exact draws of s = 1 - μᵀx for vMF(μ, κ) on S^{dim-1}, one per element of ``kappa``.
 
-    Raises RuntimeError if some element has no accepted proposal after ``max_rounds`` rounds.
+    Raises ValueError if an unfinished element's κ is NaN or infinite, and RuntimeError if some
+    element with a finite κ has no accepted proposal after ``max_rounds`` rounds.
     The acceptance probability of one proposal is at least 0.65 on p ∈ [2, 10⁴], κ ∈ [0, 10⁸]
     (lowest at p = 2, large κ), so a round leaves an element unfinished with probability ≤ 0.02
     and the error signals a bug, not bad luck.
@@ -136,6 +137,11 @@ def _wood_sample(dim: int, kappa: Tensor, proposals: int, max_rounds: int) -> Te
             done = done | new
             if bool(done.all()):  # the one host synchronisation: required to guarantee exactness
                 return out
+    # a NaN or infinite κ (a diverged network, say) is never accepted: name it, not the sampler
+    bad = ~done & ~torch.isfinite(kappa)
+    if bool(bad.any()):
+        raise ValueError(f"vMF sampler: the concentration is not finite in {int(bad.sum())} "
+                         "element(s)")
     raise RuntimeError(f"vMF sampler: {int((~done).sum())} element(s) not accepted after "
                        f"{max_rounds} rounds of {proposals} proposals (dim={dim})")
 
